@@ -1,0 +1,39 @@
+"""Training curves from a fit history."""
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_history(history, path, keys=None, xlabel="epoch", ylabel="loss (nats)", title=None):
+    """Plot per-epoch metrics as lines and save a PNG.
+
+    :param list history: one dict per epoch (for example ``{"epoch": 1, "train_loss": ...}``).
+    :param str path: where to write the PNG.
+    :param list keys: metric names to draw; default every numeric key but ``epoch``.
+    :returns: the path written.
+    """
+    if not history:
+        raise ValueError("plot_history needs at least one epoch of history")
+    if keys is None:
+        keys = [k for k, v in history[0].items()
+                if k != "epoch" and isinstance(v, (int, float))]
+    epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
+    for key in keys:
+        points = [(e, row[key]) for e, row in zip(epochs, history) if row.get(key) is not None]
+        if points:
+            ax.plot(*zip(*points), marker="o", markersize=3, label=key)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
