@@ -1,0 +1,5 @@
+"""Evaluation the field trusts: importance-sampled log-likelihood and the ELBO's terms."""
+from pyro_lvm.evaluate.elbo_terms import elbo_terms
+from pyro_lvm.evaluate.loglik import LogLikelihood, log_likelihood
+
+__all__ = ["LogLikelihood", "elbo_terms", "log_likelihood"]

@@ -1,0 +1,27 @@
+"""Amortised Normal guides for models with a per-datum latent site."""
+import pyro
+import pyro.distributions as dist
+from torch import nn
+
+
+class AmortizedNormalGuide(nn.Module):
+    r"""q(z|x) = N(loc(x), diag scale(x)^2) for any encoder returning ``(loc, scale)``.
+
+    Pairs with any model that samples ``site`` inside ``pyro.plate(plate_name)`` over the batch,
+    e.g. :class:`~pyro_lvm.models.LinearGaussian` with a linear
+    :class:`~pyro_lvm.nn.MLPEncoder` (``hidden=()``).
+
+    :param nn.Module encoder: maps a batch ``x`` to ``(loc, scale)`` of shape ``(N, k)``.
+    :param str site: the latent site name shared with the model.
+    :param str plate_name: the data plate name shared with the model.
+    """
+
+    def __init__(self, encoder, site="z", plate_name="data"):
+        super().__init__()
+        self.encoder = encoder
+        self.site, self.plate_name = site, plate_name
+
+    def forward(self, x):
+        with pyro.plate(self.plate_name, x.shape[0]):
+            loc, scale = self.encoder(x)
+            pyro.sample(self.site, dist.Normal(loc, scale).to_event(1))

@@ -1,0 +1,151 @@
+"""The Gaussian variational autoencoder as a Pyro model/guide pair.
+
+Generative model (Kingma & Welling 2014, sec. 3; Rezende et al. 2014):
+
+.. math:: z \sim \mathcal N(0, I), \qquad x \mid z \sim p_\theta(x \mid \mathrm{decoder}(z)),
+
+and amortised guide :math:`q_\phi(z|x) = \mathcal N(\mu_\phi(x), \mathrm{diag}\,\sigma^2_\phi(x))`.
+The model and the guide share the site names ``"z"`` (latent) and ``"x"`` (observation) inside a
+``pyro.plate("data")``, so any objective in :mod:`pyro_lvm.objectives` trains the pair.
+"""
+from dataclasses import asdict, dataclass, field
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.infer.util import is_validation_enabled
+from torch import nn
+
+from pyro_lvm.models.likelihoods import make_likelihood
+from pyro_lvm.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+
+
+@dataclass
+class VAEConfig:
+    """Everything needed to rebuild a :class:`VAE` (stored in checkpoints).
+
+    :param tuple input_shape: shape of one datum, ``(C, H, W)`` for images.
+    :param int latent_dim: latent dimensions.
+    :param str arch: ``"mlp"`` or ``"conv"``.
+    :param tuple hidden: MLP hidden widths (encoder order; the decoder mirrors it).
+    :param tuple channels: conv channels (encoder order; the decoder mirrors it).
+    :param int conv_hidden: width of the dense layer of the conv nets.
+    :param str activation: hidden activation.
+    :param str likelihood: ``"bernoulli"`` (binary data) or ``"gaussian"``.
+    :param float gaussian_scale: initial standard deviation of the Gaussian likelihood.
+    :param bool learn_scale: learn the Gaussian standard deviation.
+    """
+
+    input_shape: tuple = (1, 28, 28)
+    latent_dim: int = 50
+    arch: str = "mlp"
+    hidden: tuple = (400,)
+    channels: tuple = (32, 64)
+    conv_hidden: int = 256
+    activation: str = "tanh"
+    likelihood: str = "bernoulli"
+    gaussian_scale: float = 0.1
+    learn_scale: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        for key in ("input_shape", "hidden", "channels"):
+            if key in d:
+                d[key] = tuple(d[key])
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown VAE config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+def _make_nets(cfg):
+    if cfg.arch == "mlp":
+        return (MLPEncoder(cfg.input_shape, cfg.hidden, cfg.latent_dim, cfg.activation),
+                MLPDecoder(cfg.input_shape, tuple(reversed(cfg.hidden)), cfg.latent_dim, cfg.activation))
+    if cfg.arch == "conv":
+        return (ConvEncoder(cfg.input_shape, cfg.channels, cfg.conv_hidden, cfg.latent_dim, cfg.activation),
+                ConvDecoder(cfg.input_shape, tuple(reversed(cfg.channels)), cfg.conv_hidden, cfg.latent_dim,
+                            cfg.activation))
+    raise ValueError(f"unknown VAE arch {cfg.arch!r}; choose 'mlp' or 'conv'")
+
+
+class VAE(nn.Module):
+    """A VAE whose :meth:`model` and :meth:`guide` are a Pyro model/guide pair.
+
+    :param VAEConfig config: architecture and likelihood; keyword arguments override fields.
+    :param bool register_params: call ``pyro.module`` inside model and guide so that
+        ``pyro.infer.SVI`` (which only sees Pyro's param store) trains the networks.
+        :func:`pyro_lvm.train.fit` collects module parameters itself, so it leaves this off
+        and skips the per-step registration cost.
+
+    Example::
+
+        vae = VAE(latent_dim=20)
+        loss = get_objective("iwae", num_particles=5).differentiable_loss(vae.model, vae.guide, x)
+    """
+
+    latent_site = "z"
+    obs_site = "x"
+
+    def __init__(self, config=None, register_params=False, **overrides):
+        super().__init__()
+        config = config or VAEConfig()
+        if overrides:
+            config = VAEConfig.from_dict({**config.to_dict(), **overrides})
+        self.config = config
+        self.encoder, self.decoder = _make_nets(config)
+        self.likelihood = make_likelihood(
+            config.likelihood,
+            **({"scale": config.gaussian_scale, "learn_scale": config.learn_scale}
+               if config.likelihood == "gaussian" else {}))
+        self.register_params = register_params
+        self._event_dim = len(config.input_shape)
+
+    def _check_shape(self, x):
+        if tuple(x.shape[-self._event_dim:]) != tuple(self.config.input_shape) or x.dim() != self._event_dim + 1:
+            raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.config.input_shape))}), "
+                             f"got {tuple(x.shape)}")
+
+    def model(self, x):
+        """p(z) p(x|z) over a batch ``x`` of shape ``(N, *input_shape)``."""
+        if is_validation_enabled():
+            self._check_shape(x)
+            self.likelihood.validate(x)
+        if self.register_params:
+            pyro.module("decoder", self.decoder)
+            pyro.module("likelihood", self.likelihood)
+        with pyro.plate("data", x.shape[0]):
+            prior = dist.Normal(x.new_zeros(()), x.new_ones(())).expand([self.config.latent_dim]).to_event(1)
+            z = pyro.sample(self.latent_site, prior)
+            pyro.sample(self.obs_site, self.likelihood(self.decoder(z), self._event_dim), obs=x)
+
+    def guide(self, x):
+        """q(z|x): a diagonal Normal whose parameters come from the encoder."""
+        if self.register_params:
+            pyro.module("encoder", self.encoder)
+        with pyro.plate("data", x.shape[0]):
+            loc, scale = self.encoder(x)
+            pyro.sample(self.latent_site, dist.Normal(loc, scale).to_event(1))
+
+    def validate_data(self, x):
+        """Check a whole data tensor once (shape and support) before training."""
+        self._check_shape(x[:1])
+        self.likelihood.validate(x)
+
+    @torch.no_grad()
+    def sample(self, num_samples):
+        """Mean images ``E[x|z]`` for ``z`` drawn from the prior."""
+        p = next(self.parameters())
+        z = torch.randn(num_samples, self.config.latent_dim, dtype=p.dtype, device=p.device)
+        return self.likelihood.mean(self.decoder(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x):
+        """Mean reconstructions ``E[x | z = mu(x)]`` through the encoder's mean."""
+        loc, _ = self.encoder(x)
+        return self.likelihood.mean(self.decoder(loc))

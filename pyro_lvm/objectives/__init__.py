@@ -1,0 +1,19 @@
+"""The ELBO family by name; every objective works with every model/guide pair.
+
+==============  =====================================================================
+name            estimator
+==============  =====================================================================
+``elbo``        :class:`TraceELBO`, Monte Carlo ELBO (score-function terms for discrete sites)
+``meanfield``   :class:`MeanFieldELBO`, analytic KL where registered
+``iwae``        :class:`IWAE`, importance-weighted bound with ``K`` particles
+``renyi``       :class:`RenyiBound`, variational Renyi bound of any ``alpha != 1``
+==============  =====================================================================
+"""
+from pyro_lvm.objectives.base import Objective
+from pyro_lvm.objectives.meanfield_elbo import MeanFieldELBO
+from pyro_lvm.objectives.registry import OBJECTIVES, PyroELBO, get_objective
+from pyro_lvm.objectives.renyi_elbo import IWAE, RenyiBound
+from pyro_lvm.objectives.trace_elbo import TraceELBO
+
+__all__ = ["IWAE", "MeanFieldELBO", "OBJECTIVES", "Objective", "PyroELBO", "RenyiBound", "TraceELBO",
+           "get_objective"]

@@ -1,0 +1,35 @@
+"""Callbacks called after every epoch of :func:`pyro_lvm.train.fit`.
+
+A callback is any callable ``callback(record, state) -> bool | None``; ``record`` is the epoch's
+metrics dict and ``state`` the :class:`~pyro_lvm.train.fit.FitState`. Returning ``True`` stops
+training after this epoch.
+"""
+import math
+
+
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    def __init__(self, monitor="test_loss", patience=5, min_delta=0.0):
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.best, self.bad_epochs = math.inf, 0
+
+    def __call__(self, record, state):
+        value = record.get(self.monitor)
+        if value is None:
+            return False
+        if value < self.best - self.min_delta:
+            self.best, self.bad_epochs = value, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+
+class TimeBudget:
+    """Stop once training has used ``minutes`` of wall time (checked after each epoch)."""
+
+    def __init__(self, minutes):
+        self.seconds = 60.0 * minutes
+
+    def __call__(self, record, state):
+        return state.train_seconds >= self.seconds
