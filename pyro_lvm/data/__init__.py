@@ -1,0 +1,46 @@
+"""Data sets held whole in memory, and fast loaders over them.
+
+Use :func:`load_dataset` with a name: ``"mnist"``, ``"fashion-mnist"``,
+``"binarized-mnist"``, ``"embedded"`` or ``"auto"``. It returns an
+:class:`ImageDataset` of float32 tensors ``(N, 1, 28, 28)`` whose
+:meth:`~ImageDataset.train_loader` and :meth:`~ImageDataset.test_loader` give
+:class:`TensorLoader` batches. Binarize with ``binarize="static"`` or
+``"dynamic"`` before fitting a Bernoulli likelihood; :func:`check_binary` says so
+when it was forgotten.
+
+Environment variables (see :mod:`pyro_lvm.data.paths`):
+
+``PYRO_LVM_DATA``
+    The data root, read-only is fine: ``MNIST/raw/*.gz``, ``FashionMNIST/raw/*.gz``
+    (torchvision's layout) and ``binarized_mnist/*.amat.gz``. An explicit
+    ``root=`` (or ``--data-root``) wins.
+``PYRO_LVM_CACHE``
+    Where extracted and downloaded files go; default ``~/.cache/pyro_lvm``.
+
+The embedded default (``assets/mnist_small.npz``) is a subset of MNIST, by
+Y. LeCun, C. Cortes and C. J. C. Burges: 500 images of each digit from the MNIST
+training file and 100 of each digit from the test file (5000 and 1000 in all),
+drawn without replacement by ``numpy.random.default_rng(0)``; the chosen indices
+are stored in the file. See :mod:`pyro_lvm.data.embedded` and
+:mod:`pyro_lvm.data.make_embedded`.
+"""
+from .binarize import binarize_dataset
+from .checks import check_binary, check_finite
+from .dataset import BINARIZE_MODES, ImageDataset
+from .load import DATASET_NAMES, EmbeddedDataWarning, load_dataset
+from .loader import TensorLoader
+from .paths import cache_dir, data_root
+
+__all__ = [
+    "BINARIZE_MODES",
+    "DATASET_NAMES",
+    "EmbeddedDataWarning",
+    "ImageDataset",
+    "TensorLoader",
+    "binarize_dataset",
+    "cache_dir",
+    "check_binary",
+    "check_finite",
+    "data_root",
+    "load_dataset",
+]
