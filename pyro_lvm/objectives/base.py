@@ -67,7 +67,12 @@ class Objective:
 
         :raises NonFiniteLossError: naming the sites whose log-density is not finite.
         """
-        traces = self._traces(model, guide, args, kwargs)
+        try:
+            traces = self._traces(model, guide, args, kwargs)
+        except ValueError as e:
+            if "invalid values" in str(e):  # a validated distribution got NaN parameters
+                self._diagnose_invalid(model, guide, args, kwargs, e)
+            raise
         loss = self._loss(traces)
         if not torch.isfinite(loss.detach()):
             self._raise_nonfinite(loss, traces)
@@ -152,15 +157,32 @@ class Objective:
         """Where the particles lie in :meth:`_log_weights`'s output."""
         return log_w.dim() - self.max_plate_nesting - 1 if self._vectorized else 0
 
-    def _raise_nonfinite(self, loss, traces):
+    def _diagnose_invalid(self, model, guide, args, kwargs, error):
+        """Re-trace without validation to name the sites whose parameters are not finite."""
+        with pyro.validation_enabled(False), torch.no_grad(), torch.random.fork_rng(devices=[]):
+            traces = self._traces(model, guide, args, kwargs)
+        culprits = self._nonfinite_sites(traces)
+        if culprits:
+            raise NonFiniteLossError(f"{type(self).__name__}: {self._describe(culprits)} "
+                                     f"({str(error).splitlines()[0]})", [n for _, n, _ in culprits]) from error
+
+    @staticmethod
+    def _nonfinite_sites(traces):
         culprits = []
         for role, trace in zip(("model", "guide"), traces[0]):
             for name, site in trace.nodes.items():
                 if site["type"] == "sample" and not torch.isfinite(site["log_prob"]).all():
                     culprits.append((role, name, _first_nonfinite(site)))
-        where = "; ".join(f"{role} site {name!r}: non-finite {what}" for role, name, what in culprits)
+        return culprits
+
+    @staticmethod
+    def _describe(culprits):
+        return "; ".join(f"{role} site {name!r}: non-finite {what}" for role, name, what in culprits)
+
+    def _raise_nonfinite(self, loss, traces):
+        culprits = self._nonfinite_sites(traces)
         raise NonFiniteLossError(
-            f"{type(self).__name__} loss is {loss.item()} ({where or 'no single site is non-finite'})",
+            f"{type(self).__name__} loss is {loss.item()} ({self._describe(culprits) or 'no single site is non-finite'})",
             sites=[name for _, name, _ in culprits])
 
     @staticmethod

@@ -134,8 +134,12 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
 
     saved = _load_for_resume(checkpoint, modules, config) if resume else None
     first_batch = next(iter(TensorLoader(train_loader.data[: train_loader.batch_size], train_loader.batch_size,
-                                         shuffle=False)))
-    params = _parameters(modules, model, guide, objective, first_batch)
+                                         shuffle=False, binarize=getattr(train_loader, "binarize", False),
+                                         generator=torch.Generator().manual_seed(seed))))
+    try:
+        params = _parameters(modules, model, guide, objective, first_batch)
+    except NonFiniteLossError as e:
+        raise _stopped(e, "before the first step", checkpoint, saved["epoch"] if saved else 0) from e
     optimizer = torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule) if lr_schedule else None
     state = FitState(optimizer=optimizer, checkpoint=checkpoint)
@@ -156,10 +160,7 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
             try:
                 loss = objective.differentiable_loss(model, guide, x)
             except NonFiniteLossError as e:
-                kept = f"the last checkpoint {checkpoint} (epoch {state.epoch}) is untouched" if checkpoint \
-                    else "no checkpoint was being written"
-                raise NonFiniteLossError(f"{e} at epoch {epoch + 1}, step {i + 1}; training stopped and {kept}",
-                                         e.sites) from e
+                raise _stopped(e, f"at epoch {epoch + 1}, step {i + 1}", checkpoint, state.epoch) from e
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip_norm is not None:
@@ -194,6 +195,12 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     for m in modules.values():
         m.eval()
     return FitResult(history=state.history, modules=modules, checkpoint=checkpoint, state=state)
+
+
+def _stopped(error, where, checkpoint, epoch):
+    kept = f"the last checkpoint {checkpoint} (epoch {epoch}) is untouched" if checkpoint \
+        else "no checkpoint was being written"
+    return NonFiniteLossError(f"{error} {where}; training stopped and {kept}", error.sites)
 
 
 def _load_for_resume(checkpoint, modules, config):

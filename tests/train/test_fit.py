@@ -1,0 +1,142 @@
+"""The fit loop: learning, bit-for-bit resume, checkpoints and NaN handling."""
+import hashlib
+import os
+
+import pytest
+import torch
+
+from pyro_lvm.data import TensorLoader
+from pyro_lvm.errors import CheckpointError, NonFiniteLossError
+from pyro_lvm.guides import AmortizedNormalGuide
+from pyro_lvm.models import VAE, LinearGaussian
+from pyro_lvm.nn import MLPEncoder
+from pyro_lvm.objectives import get_objective
+from pyro_lvm.train import EarlyStopping, ExponentialDecay, evaluate_loss, fit, load_checkpoint
+
+
+def _data(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(torch.full((n, 1, 28, 28), 0.2), generator=g)
+
+
+def _vae():
+    torch.manual_seed(1)
+    return VAE(latent_dim=3, hidden=(16,))
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_fit_lowers_the_loss_of_ppca(float64):
+    truth = LinearGaussian(5, 2, noise_scale=0.3)
+    x, _ = truth.sample(512, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = LinearGaussian(5, 2)
+    guide = AmortizedNormalGuide(MLPEncoder((5,), hidden=(), latent_dim=2))
+    result = fit(model.model, guide, "elbo", x, x, epochs=30, batch_size=64, lr=3e-2, progress=False,
+                 modules={"model": model, "guide": guide})
+    exact_per_datum = -model.log_prob(x).mean().item()
+    # the ELBO bounds -log p(x) from above and training closes most of the initial gap
+    assert result.history[-1]["test_loss"] >= exact_per_datum - 0.05
+    assert result.history[-1]["test_loss"] < result.history[0]["test_loss"] - 1.0
+    assert -truth.log_prob(x).mean().item() == pytest.approx(exact_per_datum, abs=0.1)
+
+
+def test_resume_is_bit_for_bit(tmp_path):
+    x, test = _data(), _data(32, seed=1)
+    loader = lambda: TensorLoader(x, 32, binarize=False)  # noqa: E731
+    straight = _vae()
+    full = fit(straight.model, straight.guide, "iwae", loader(), test, epochs=3, progress=False, seed=3,
+               checkpoint=str(tmp_path / "a.pt"))
+    first = _vae()
+    fit(first.model, first.guide, "iwae", loader(), test, epochs=2, progress=False, seed=3,
+        checkpoint=str(tmp_path / "b.pt"))
+    resumed = _vae()  # fresh weights: everything must come from the checkpoint
+    out = fit(resumed.model, resumed.guide, "iwae", loader(), test, epochs=3, progress=False, seed=3,
+              checkpoint=str(tmp_path / "b.pt"), resume=True)
+    for p, q in zip(_params(straight), _params(resumed)):
+        assert torch.equal(p, q)
+    for ours, theirs in zip(out.history, full.history):
+        for key in ("epoch", "train_loss", "test_loss", "lr"):
+            assert ours[key] == theirs[key], key
+
+
+def test_reloaded_checkpoint_reproduces_the_test_loss(tmp_path):
+    x, test = _data(), _data(32, seed=1)
+    vae = _vae()
+    result = fit(vae.model, vae.guide, "elbo", x, test, epochs=2, progress=False, checkpoint=str(tmp_path / "c.pt"))
+    state = load_checkpoint(str(tmp_path / "c.pt"))
+    again = _vae()
+    again.load_state_dict(state["modules"]["model"])
+    again.eval()
+    loss = evaluate_loss(again.model, again.guide, get_objective("elbo"), TensorLoader(test, 500, shuffle=False),
+                         seed=0)
+    assert loss == result.history[-1]["test_loss"]
+
+
+def test_corrupt_missing_and_mismatched_checkpoints(tmp_path):
+    x = _data()
+    path = str(tmp_path / "run.pt")
+    vae = _vae()
+    fit(vae.model, vae.guide, "elbo", x, epochs=1, progress=False, checkpoint=path, config={"latent_dim": 3})
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(str(tmp_path / "nothing.pt"))
+    with pytest.raises(CheckpointError, match="different config"):
+        fit(vae.model, vae.guide, "elbo", x, epochs=2, progress=False, checkpoint=path, resume=True,
+            config={"latent_dim": 4})
+    other = VAE(latent_dim=5, hidden=(16,))
+    with pytest.raises(CheckpointError, match="shape mismatch"):
+        fit(other.model, other.guide, "elbo", x, epochs=2, progress=False, checkpoint=path, resume=True)
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(path)
+
+
+def test_nan_stops_training_names_the_site_and_keeps_the_checkpoint(tmp_path):
+    x = _data()
+    path = str(tmp_path / "nan.pt")
+    vae = _vae()
+    fit(vae.model, vae.guide, "elbo", x, epochs=1, progress=False, checkpoint=path)
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    with torch.no_grad():
+        vae.decoder.net[-1].bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"model site 'x'.*untouched") as info:
+        fit(vae.model, vae.guide, "elbo", x, epochs=3, progress=False, checkpoint=path)
+    assert "x" in info.value.sites
+    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == digest
+    with torch.no_grad():
+        vae.encoder.head.loc.bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"guide site 'z'.*loc"):
+        fit(vae.model, vae.guide, "elbo", x, epochs=1, progress=False)
+    assert os.path.exists(path)
+
+
+def test_callbacks_can_stop_training():
+    vae = _vae()
+    stop_after_two = lambda record, state: record["epoch"] >= 2  # noqa: E731
+    result = fit(vae.model, vae.guide, "elbo", _data(), epochs=10, progress=False, callbacks=[stop_after_two])
+    assert len(result.history) == 2
+    early = EarlyStopping(monitor="train_loss", patience=2, min_delta=1e9)  # never improves enough
+    assert len(fit(vae.model, vae.guide, "elbo", _data(), epochs=10, progress=False,
+                   callbacks=[early]).history) == 3
+
+
+def test_pyro_params_are_trained_too():
+    import pyro
+    import pyro.distributions as dist
+
+    def model(x):
+        loc = pyro.param("loc", torch.tensor(0.0))
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("x", dist.Normal(loc, 1.0), obs=x)
+
+    def guide(x):
+        pass
+
+    result = fit(model, guide, "elbo", torch.full((64,), 3.0), epochs=300, batch_size=64, lr=0.2, progress=False,
+                 lr_schedule=ExponentialDecay(0.99))
+    assert pyro.param("loc").item() == pytest.approx(3.0, abs=0.1)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
