@@ -10,6 +10,7 @@ from pyro.distributions.kl import kl_divergence
 from pyro.distributions.util import scale_and_mask
 
 from pyro_lvm.objectives import Objective
+from pyro_lvm.objectives.base import sample_sites
 
 
 @torch.no_grad()
@@ -25,9 +26,7 @@ def elbo_terms(model, guide, data, num_samples=1, batch_size=500, seed=0):
         for start in range(0, len(data), batch_size):
             x = data[start:start + batch_size]
             for model_trace, guide_trace in sampler._traces(model, guide, (x,), {}):
-                for name, site in model_trace.nodes.items():
-                    if site["type"] != "sample":
-                        continue
+                for name, site in sample_sites(model_trace):
                     if site["is_observed"]:
                         recon += site["log_prob"].sum().item() / num_samples
                         continue

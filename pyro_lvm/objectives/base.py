@@ -13,12 +13,17 @@ import pyro.poutine as poutine
 import torch
 from pyro.distributions.util import is_identically_zero, scale_and_mask
 from pyro.infer.util import is_validation_enabled
-from pyro.poutine.util import prune_subsample_sites
 from pyro.util import check_model_guide_match
 
 from pyro_lvm.errors import NonFiniteLossError
 
 PARTICLE_PLATE = "num_particles_vectorized"
+
+
+def sample_sites(trace):
+    """``(name, site)`` of the sample sites of a trace, skipping plates' subsample sites."""
+    return [(name, site) for name, site in trace.nodes.items()
+            if site["type"] == "sample" and type(site["fn"]).__name__ != "_Subsample"]
 
 
 def _frames(site):
@@ -101,15 +106,12 @@ class Objective:
     def _guess_max_plate_nesting(self, model, guide, args, kwargs):
         """Trace once (without touching the caller's random stream) and count nested plates."""
         with poutine.block(), torch.no_grad(), torch.random.fork_rng():
-            guide_trace = prune_subsample_sites(poutine.trace(guide).get_trace(*args, **kwargs))
-            model_trace = prune_subsample_sites(
-                poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs))
+            guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+            model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
         depth = 0
         for trace in (model_trace, guide_trace):
-            for site in trace.nodes.values():
-                if site["type"] == "sample":
-                    depth = max(depth, len(site["fn"].batch_shape),
-                                *(-f.dim for f in _frames(site) if f.dim is not None))
+            for _, site in sample_sites(trace):
+                depth = max(depth, len(site["fn"].batch_shape), *(-f.dim for f in _frames(site) if f.dim is not None))
         self.max_plate_nesting = depth
 
     def _traces(self, model, guide, args, kwargs):
@@ -124,19 +126,17 @@ class Objective:
     def _trace_pair(self, model, guide, args, kwargs):
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
-        guide_trace, model_trace = prune_subsample_sites(guide_trace), prune_subsample_sites(model_trace)
         if is_validation_enabled():
             check_model_guide_match(model_trace, guide_trace, self.max_plate_nesting or math.inf)
         for trace in (model_trace, guide_trace):
-            for site in trace.nodes.values():
-                if site["type"] == "sample" and "log_prob" not in site:
-                    site["log_prob"] = scale_and_mask(site["fn"].log_prob(site["value"]),
-                                                      site["scale"], site["mask"])
+            for _, site in sample_sites(trace):
+                if "log_prob" not in site:
+                    site["log_prob"] = scale_and_mask(site["fn"].log_prob(site["value"]), site["scale"], site["mask"])
         return model_trace, guide_trace
 
     def _keep_dims(self, model_trace):
         """Dims of the particle plate and of the plates shared by every model site."""
-        sites = [s for s in model_trace.nodes.values() if s["type"] == "sample"]
+        sites = [s for _, s in sample_sites(model_trace)]
         common = set.intersection(*(_frames(s) for s in sites)) if sites else set()
         return {f.dim for f in common if f.dim is not None}
 
@@ -147,8 +147,8 @@ class Objective:
             keep = self._keep_dims(model_trace)
             log_w = 0.0
             for sign, trace in ((1.0, model_trace), (-1.0, guide_trace)):
-                for site in trace.nodes.values():
-                    if site["type"] == "sample" and not is_identically_zero(site["log_prob"]):
+                for _, site in sample_sites(trace):
+                    if not is_identically_zero(site["log_prob"]):
                         log_w = log_w + sign * _sum_except(site["log_prob"], keep)
             weights.append(torch.as_tensor(log_w))
         return weights[0] if self._vectorized else torch.stack(weights)
@@ -170,8 +170,8 @@ class Objective:
     def _nonfinite_sites(traces):
         culprits = []
         for role, trace in zip(("model", "guide"), traces[0]):
-            for name, site in trace.nodes.items():
-                if site["type"] == "sample" and not torch.isfinite(site["log_prob"]).all():
+            for name, site in sample_sites(trace):
+                if not torch.isfinite(site["log_prob"]).all():
                     culprits.append((role, name, _first_nonfinite(site)))
         return culprits
 
@@ -188,6 +188,5 @@ class Objective:
     @staticmethod
     def _score_function_sites(guide_trace):
         """Guide sites without a reparameterised sampler (they need score-function terms)."""
-        return [site for site in guide_trace.nodes.values()
-                if site["type"] == "sample" and not site["is_observed"]
-                and not getattr(site["fn"], "has_rsample", False)]
+        return [site for _, site in sample_sites(guide_trace)
+                if not site["is_observed"] and not getattr(site["fn"], "has_rsample", False)]

@@ -2,7 +2,7 @@
 from pyro.distributions.kl import kl_divergence
 from pyro.distributions.util import scale_and_mask
 
-from pyro_lvm.objectives.base import Objective
+from pyro_lvm.objectives.base import Objective, sample_sites
 
 
 class MeanFieldELBO(Objective):
@@ -23,9 +23,7 @@ class MeanFieldELBO(Objective):
                 names = [s["name"] for s in self._score_function_sites(guide_trace)]
                 raise ValueError(f"objective 'meanfield' needs reparameterised guide sites; {names} are not. "
                                  "Use objective 'elbo' for discrete latents.")
-            for name, site in model_trace.nodes.items():
-                if site["type"] != "sample":
-                    continue
+            for name, site in sample_sites(model_trace):
                 if site["is_observed"]:
                     elbo = elbo + site["log_prob"].sum()
                     continue
@@ -35,7 +33,7 @@ class MeanFieldELBO(Objective):
                     elbo = elbo - scale_and_mask(kl, q_site["scale"], q_site["mask"]).sum()
                 except NotImplementedError:
                     elbo = elbo + site["log_prob"].sum() - q_site["log_prob"].sum()
-            for name, q_site in guide_trace.nodes.items():
-                if q_site["type"] == "sample" and name not in model_trace.nodes:
+            for name, q_site in sample_sites(guide_trace):
+                if name not in model_trace.nodes:
                     elbo = elbo - q_site["log_prob"].sum()
         return -elbo / self.num_particles

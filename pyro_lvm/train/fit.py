@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from pyro_lvm.data import TensorLoader
 from pyro_lvm.errors import CheckpointError, NonFiniteLossError
-from pyro_lvm.objectives import get_objective
+from pyro_lvm.objectives import MeanFieldELBO, TraceELBO, get_objective
 from pyro_lvm.train.checkpoint import (load_checkpoint, load_modules, rng_state, save_checkpoint,
                                        set_rng_state)
 
@@ -120,7 +120,8 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     :param dict config: the run's configuration, stored in the checkpoint; on resume a
         different config is an error.
     :returns: :class:`FitResult`; ``history`` has one dict per epoch with ``train_loss`` and
-        ``test_loss`` (nats per datum), ``lr`` and ``seconds``.
+        ``test_loss`` (the objective's loss, nats per datum), ``test_elbo`` (the test ELBO per
+        datum, whatever the objective), ``lr`` and ``seconds``.
     :raises NonFiniteLossError: when the loss turns NaN, naming the site; the last checkpoint
         written stays as it was.
     """
@@ -179,6 +180,8 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
             for m in modules.values():
                 m.eval()
             record["test_loss"] = evaluate_loss(model, guide, objective, test_loader, seed)
+            record["test_elbo"] = -(record["test_loss"] if isinstance(objective, (TraceELBO, MeanFieldELBO))
+                                    else evaluate_loss(model, guide, TraceELBO(), test_loader, seed))
         state.epoch = epoch + 1
         state.history.append(record)
         if progress:
