@@ -79,6 +79,10 @@ def _parameters(modules, model, guide, objective, batch):
     return list(params.values())
 
 
+def _adam(params, lr, betas, eps):
+    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
+
+
 @torch.no_grad()
 def evaluate_loss(model, guide, objective, loader, seed=0):
     """The objective's loss per datum on a data set, at a fixed seed (repeatable)."""
@@ -100,7 +104,8 @@ def _validate_data(modules, loader):
 
 def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128, lr=1e-3,
         betas=(0.9, 0.999), eps=1e-8, lr_schedule=None, clip_norm=None, seed=0, modules=None,
-        callbacks=(), checkpoint=None, resume=False, config=None, progress=True, eval_batch_size=500):
+        callbacks=(), checkpoint=None, resume=False, config=None, progress=True, eval_batch_size=500,
+        optimizer=None):
     """Train ``model``/``guide`` by minimising ``objective`` with Adam.
 
     :param callable model: a Pyro model taking a batch ``x``.
@@ -117,6 +122,9 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     :param callbacks: callables ``(record, state) -> stop?`` run after each epoch.
     :param str checkpoint: path of the checkpoint written after every epoch (atomically).
     :param bool resume: continue from ``checkpoint`` if it exists, bit for bit.
+    :param callable optimizer: ``(params, lr=, betas=, eps=) -> torch.optim.Optimizer``; default
+        Adam. Steps go through a closure, so ``torch.optim.LBFGS`` works too (wrap it to drop
+        ``betas``/``eps``).
     :param dict config: the run's configuration, stored in the checkpoint; on resume a
         different config is an error.
     :returns: :class:`FitResult`; ``history`` has one dict per epoch with ``train_loss`` and
@@ -141,7 +149,7 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         params = _parameters(modules, model, guide, objective, first_batch)
     except NonFiniteLossError as e:
         raise _stopped(e, "before the first step", checkpoint, saved["epoch"] if saved else 0) from e
-    optimizer = torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
+    optimizer = (optimizer or _adam)(params, lr=lr, betas=betas, eps=eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule) if lr_schedule else None
     state = FitState(optimizer=optimizer, checkpoint=checkpoint)
     if saved is not None:
@@ -158,15 +166,18 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         start, total = time.perf_counter(), 0.0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         for i, x in enumerate(bar):
-            try:
+            def closure():
+                optimizer.zero_grad(set_to_none=True)
                 loss = objective.differentiable_loss(model, guide, x)
+                loss.backward()
+                if clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, clip_norm)
+                return loss
+
+            try:
+                loss = optimizer.step(closure)
             except NonFiniteLossError as e:
                 raise _stopped(e, f"at epoch {epoch + 1}, step {i + 1}", checkpoint, state.epoch) from e
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, clip_norm)
-            optimizer.step()
             total += loss.item()
             state.step += 1
             if i % 25 == 0:

@@ -140,3 +140,21 @@ def test_pyro_params_are_trained_too():
                  lr_schedule=ExponentialDecay(0.99))
     assert pyro.param("loc").item() == pytest.approx(3.0, abs=0.1)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_lbfgs_through_the_closure(float64):
+    truth = LinearGaussian(3, 1, noise_scale=0.5)
+    x, _ = truth.sample(256, generator=torch.Generator().manual_seed(0))
+    import pyro
+    import pyro.distributions as dist
+
+    def model(data):
+        loc = pyro.param("loc", torch.zeros(3))
+        with pyro.plate("data", data.shape[0]):
+            pyro.sample("x", dist.Normal(loc, 1.0).to_event(1), obs=data)
+
+    def lbfgs(params, lr, betas, eps):
+        return torch.optim.LBFGS(params, lr=lr, max_iter=50, line_search_fn="strong_wolfe")
+
+    fit(model, lambda data: None, "elbo", x, epochs=2, batch_size=256, lr=1.0, optimizer=lbfgs, progress=False)
+    assert torch.allclose(pyro.param("loc"), x.mean(0), atol=1e-6)  # the maximum-likelihood mean, exactly
