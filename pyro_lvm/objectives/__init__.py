@@ -3,9 +3,10 @@
 ==============  =====================================================================
 name            estimator
 ==============  =====================================================================
-``elbo``        :class:`TraceELBO`, Monte Carlo ELBO (score-function terms for discrete sites)
+``elbo``        :class:`TraceELBO`, Monte Carlo ELBO (REINFORCE terms for discrete sites)
+``tracegraph``  :class:`TraceGraphELBO`, the same with baselines for discrete sites
 ``meanfield``   :class:`MeanFieldELBO`, analytic KL where registered
-``iwae``        :class:`IWAE`, importance-weighted bound with ``K`` particles
+``iwae``        :class:`IWAE`, importance-weighted bound with ``K`` particles (VIMCO if discrete)
 ``renyi``       :class:`RenyiBound`, variational Renyi bound of any ``alpha != 1``
 ==============  =====================================================================
 """
@@ -14,6 +15,7 @@ from pyro_lvm.objectives.meanfield_elbo import MeanFieldELBO
 from pyro_lvm.objectives.registry import OBJECTIVES, PyroELBO, get_objective
 from pyro_lvm.objectives.renyi_elbo import IWAE, RenyiBound
 from pyro_lvm.objectives.trace_elbo import TraceELBO
+from pyro_lvm.objectives.tracegraph_elbo import TraceGraphELBO
 
 __all__ = ["IWAE", "MeanFieldELBO", "OBJECTIVES", "Objective", "PyroELBO", "RenyiBound", "TraceELBO",
-           "get_objective"]
+           "TraceGraphELBO", "get_objective"]

@@ -4,8 +4,10 @@ from pyro.infer import ELBO
 from pyro_lvm.objectives.meanfield_elbo import MeanFieldELBO
 from pyro_lvm.objectives.renyi_elbo import IWAE, RenyiBound
 from pyro_lvm.objectives.trace_elbo import TraceELBO
+from pyro_lvm.objectives.tracegraph_elbo import TraceGraphELBO
 
-OBJECTIVES = {"elbo": TraceELBO, "meanfield": MeanFieldELBO, "iwae": IWAE, "renyi": RenyiBound}
+OBJECTIVES = {"elbo": TraceELBO, "tracegraph": TraceGraphELBO, "meanfield": MeanFieldELBO, "iwae": IWAE,
+              "renyi": RenyiBound}
 
 
 class PyroELBO:

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from pyro_lvm.objectives.base import Objective
+from pyro_lvm.objectives.base import Objective, _sum_except
 
 
 class RenyiBound(Objective):
@@ -16,7 +16,8 @@ class RenyiBound(Objective):
     formed per datum over the plates every site shares. ``alpha = 0`` is the importance-weighted
     bound (Burda et al. 2015, eq. 8); ``alpha -> 1`` recovers the ELBO; for ``0 <= alpha < 1``
     it is a lower bound on :math:`\log p(x)` that tightens as ``K`` grows. Gradients are
-    pathwise, so every guide site must be reparameterised. Matches ``pyro.infer.RenyiELBO``.
+    pathwise for reparameterised sites (matching ``pyro.infer.RenyiELBO``); discrete guide sites
+    get VIMCO's leave-one-out score-function estimator (Mnih & Rezende 2016), for ``alpha = 0``.
 
     :param float alpha: the Renyi order, ``alpha != 1``.
     """
@@ -28,15 +29,50 @@ class RenyiBound(Objective):
         self.alpha = float(alpha)
 
     def _loss(self, traces):
-        for _, guide_trace in traces:
-            if self._score_function_sites(guide_trace):
-                names = [s["name"] for s in self._score_function_sites(guide_trace)]
-                raise ValueError(f"{type(self).__name__} needs reparameterised guide sites; {names} are not. "
-                                 "Use objective 'elbo' for discrete latents.")
         log_w = self._log_weights(traces)
+        dim = self._particle_dim(log_w)
         scaled = (1.0 - self.alpha) * log_w
-        per_datum = torch.logsumexp(scaled, dim=self._particle_dim(log_w)) - math.log(self.num_particles)
-        return -per_datum.sum() / (1.0 - self.alpha)
+        per_datum = torch.logsumexp(scaled, dim=dim) - math.log(self.num_particles)
+        loss = -per_datum.sum() / (1.0 - self.alpha)
+        log_q = self._score_function_log_q(traces)
+        if log_q is not None:
+            signal = _vimco_signal(log_w.detach(), dim)
+            surrogate = (log_q * signal).sum()
+            loss = loss - (surrogate - surrogate.detach())
+        return loss
+
+    def _score_function_log_q(self, traces):
+        """``sum log q(z_k)`` over non-reparameterised sites, laid out like the log-weights."""
+        per_particle = []
+        for _, guide_trace in traces:
+            sites = self._score_function_sites(guide_trace)
+            if sites:
+                keep = self._keep_dims(traces[0][0])
+                per_particle.append(sum(_sum_except(site["log_prob"], keep) for site in sites))
+        if not per_particle:
+            return None
+        if self.alpha != 0:
+            raise ValueError("score-function gradients of the Renyi bound are implemented for alpha = 0 "
+                             "(VIMCO); use objective 'iwae' or reparameterised guide sites")
+        if self.num_particles < 2:
+            raise ValueError("the IWAE bound with discrete latents needs num_particles >= 2 (VIMCO's "
+                             "leave-one-out baseline); with one particle use objective 'elbo'")
+        return per_particle[0] if self._vectorized else torch.stack(per_particle)
+
+
+def _vimco_signal(log_w, dim):
+    r"""VIMCO's per-sample learning signal (Mnih & Rezende 2016, eqs. 8-10),
+    :math:`\hat L - \hat L_{-k}`, where :math:`\hat L_{-k}` replaces :math:`\log w_k` by the mean
+    of the other log-weights (the geometric-mean baseline)."""
+    k = log_w.shape[dim]
+    log_w = log_w.movedim(dim, 0)
+    mean_others = (log_w.sum(0, keepdim=True) - log_w) / (k - 1)
+    replaced = log_w.unsqueeze(0).expand(k, *log_w.shape).clone()  # replaced[j] = log_w with row j swapped
+    index = torch.arange(k)
+    replaced[index, index] = mean_others
+    full = torch.logsumexp(log_w, 0)
+    leave_one_out = torch.logsumexp(replaced, 1)
+    return (full.unsqueeze(0) - leave_one_out).movedim(0, dim)
 
 
 class IWAE(RenyiBound):

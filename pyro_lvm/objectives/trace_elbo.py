@@ -19,12 +19,25 @@ class TraceELBO(Objective):
 
     def _loss(self, traces):
         log_w = self._log_weights(traces)
-        elbo = log_w.sum() / self.num_particles
-        surrogate = 0.0
+        loss = -log_w.sum() / self.num_particles
+        surrogate, fit_loss = self._score_function_surrogate(traces, log_w)
+        if torch.is_tensor(surrogate):  # gradients only: the value stays -ELBO
+            loss = loss - (surrogate - surrogate.detach())
+        if torch.is_tensor(fit_loss):
+            loss = loss + (fit_loss - fit_loss.detach())
+        return loss
+
+    def _score_function_surrogate(self, traces, log_w):
+        """Sum of ``log q(z) * learning signal`` over non-reparameterised sites and particles."""
+        surrogate = fit_loss = 0.0
         for k, (_, guide_trace) in enumerate(traces):
             cost = (log_w if self._vectorized else log_w[k]).detach()
             for site in self._score_function_sites(guide_trace):
-                surrogate = surrogate + (site["log_prob"] * cost).sum() / self.num_particles
-        if torch.is_tensor(surrogate):
-            elbo = elbo + (surrogate - surrogate.detach())
-        return -elbo
+                term, fit = self._score_term(site, cost)
+                surrogate = surrogate + term / self.num_particles
+                fit_loss = fit_loss + fit / self.num_particles
+        return surrogate, fit_loss
+
+    def _score_term(self, site, cost):
+        """``(log q(z) * learning signal).sum()`` and a baseline-fitting loss (none here)."""
+        return (site["log_prob"] * cost).sum(), 0.0

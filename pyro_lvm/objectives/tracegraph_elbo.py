@@ -1,0 +1,44 @@
+"""The score-function ELBO with baselines (objective ``"tracegraph"``)."""
+import torch
+
+from pyro_lvm.objectives.trace_elbo import TraceELBO
+
+
+class TraceGraphELBO(TraceELBO):
+    r"""The ELBO whose score-function terms are centred by baselines,
+
+    .. math:: \nabla_\phi \mathcal L \approx \frac1K \sum_k
+              \big(\log w_k - b(x)\big)\, \nabla_\phi \log q_\phi(z_k|x)
+              + \text{pathwise terms},
+
+    unbiased for any :math:`b` that does not depend on :math:`z_k` (Williams 1992; Ranganath et
+    al. 2014, sec. 3; Mnih & Gregor 2014, NVIL, sec. 3.1-3.2). A guide site asks for baselines
+    through ``infer={"baseline": {...}}``, with the keys of ``pyro.infer.TraceGraph_ELBO``:
+
+    * ``use_decaying_avg_baseline`` and ``baseline_beta``: a running average of the learning
+      signal over batches, :math:`\bar c \leftarrow \beta \bar c + (1 - \beta)\,\mathrm{mean}(c)`;
+    * ``nn_baseline`` (an ``nn.Module``) and ``nn_baseline_input``: an input-dependent baseline
+      trained by least squares on the learning signal (its residual when both are used).
+
+    The learning signal of a site in the data plate is its datum's log-weight (plates give the
+    Rao-Blackwellisation). Without baselines this is exactly :class:`TraceELBO`.
+    """
+
+    def __init__(self, num_particles=1, vectorize_particles=True, max_plate_nesting=None):
+        super().__init__(num_particles, vectorize_particles, max_plate_nesting)
+        self.averages = {}
+
+    def _score_term(self, site, cost):
+        options = site["infer"].get("baseline", {})
+        baseline, fit_loss = 0.0, 0.0
+        if options.get("use_decaying_avg_baseline"):
+            name, beta = site["name"], options.get("baseline_beta", 0.9)
+            average = self.averages.get(name)
+            baseline = torch.zeros(()) if average is None else average
+            batch_mean = cost.mean()
+            self.averages[name] = batch_mean if average is None else beta * average + (1 - beta) * batch_mean
+        if options.get("nn_baseline") is not None:
+            predicted = options["nn_baseline"](options["nn_baseline_input"]).reshape(cost.shape[-1:])
+            fit_loss = (predicted - (cost - baseline)).pow(2).sum()
+            baseline = baseline + predicted.detach()
+        return (site["log_prob"] * (cost - baseline)).sum(), fit_loss
