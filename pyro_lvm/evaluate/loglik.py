@@ -103,5 +103,6 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
             log_mean = lse - math.log(num_samples)
             ratio = torch.exp(lse2 - math.log(num_samples) - 2 * log_mean)  # mean(w^2) / mean(w)^2
             per_datum.append(log_mean)
-            per_datum_se.append(((ratio - 1).clamp(min=0) / num_samples).sqrt())
+            se = ((ratio - 1).clamp(min=0) / num_samples).sqrt()
+            per_datum_se.append(se if num_samples > 1 else torch.full_like(se, math.nan))  # one draw: unknown
     return LogLikelihood(torch.cat(per_datum), torch.cat(per_datum_se), num_samples, data_dim)

@@ -111,13 +111,19 @@ class BernoulliLatentModel(nn.Module):
         log_px_z = self._likelihood(z.unsqueeze(1)).log_prob(x)
         return log_pz.unsqueeze(-1) + log_px_z, z
 
+    def _in_chunks(self, fn, x, max_elements=2 ** 24):
+        chunk = max(1, max_elements // (2 ** self.latent_dim * x[0].numel()))
+        return torch.cat([fn(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+
     def exact_log_prob(self, x):
         """:math:`\\log p(x) = \\log \\sum_z p(z) p(x|z)` per datum, by enumeration (differentiable)."""
-        joint, _ = self._joint_table(x)
-        return torch.logsumexp(joint, 0)
+        return self._in_chunks(lambda xs: torch.logsumexp(self._joint_table(xs)[0], 0), x)
 
     def exact_elbo(self, x):
         """:math:`\\sum_z q(z|x) [\\log p(x,z) - \\log q(z|x)]` per datum, by enumeration (differentiable)."""
+        return self._in_chunks(self._exact_elbo, x)
+
+    def _exact_elbo(self, x):
         joint, z = self._joint_table(x)
         logits = self.encoder(x.reshape(x.shape[0], -1))
         log_q = dist.Bernoulli(logits=logits.unsqueeze(0)).log_prob(z.unsqueeze(1)).sum(-1)  # (2^K, N)

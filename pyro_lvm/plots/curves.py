@@ -37,3 +37,32 @@ def plot_history(history, path, keys=None, xlabel="epoch", ylabel="loss (nats)",
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_estimator_curves(rows, path, exact=None, title="log-likelihood estimators"):
+    """Estimate +- 2 standard errors against the number of samples K (log axis), one line per estimator.
+
+    :param list rows: dicts with ``estimator``, ``K``, ``log_likelihood`` and ``se_mc``
+        (as from :func:`pyro_lvm.evaluate.compare_likelihood_estimators`).
+    :param float exact: draw the exact value as a horizontal line.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=100)
+    for name in dict.fromkeys(r["estimator"] for r in rows):
+        mine = [r for r in rows if r["estimator"] == name]
+        ks = [r["K"] for r in mine]
+        est = [r["log_likelihood"] for r in mine]
+        err = [2 * r["se_mc"] for r in mine]
+        ax.errorbar(ks, est, yerr=err, marker="o", markersize=3, capsize=3, label=name)
+    if exact is not None:
+        ax.axhline(exact, color="black", linestyle="--", linewidth=1, label="exact (enumeration)")
+    ax.set_xscale("log")
+    ax.set_xlabel("samples K")
+    ax.set_ylabel("log p(x) estimate (nats per datum)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

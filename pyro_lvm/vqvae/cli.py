@@ -1,0 +1,367 @@
+"""Command-line training and evaluation of a VQ-VAE with its PixelCNN prior.
+
+:func:`add_train_arguments` and :func:`run_train` are what ``pyro-lvm train vqvae ...`` calls;
+``python -m pyro_lvm.vqvae.cli train|evaluate ...`` runs the same code on its own.
+
+A run folder (``--out``) ends up holding:
+
+- ``metrics.json``: ``{"vqvae": [...], "prior": [...]}``, one row per epoch, rewritten after
+  every epoch;
+- ``checkpoint.pt``: model, prior and metadata (see :mod:`pyro_lvm.vqvae.checkpoint`), rewritten
+  after every epoch;
+- ``evaluation.json``: the final test metrics, also returned by :func:`run_train` (and
+  rewritten by :func:`run_evaluate`);
+- ``reconstructions.png``, ``samples.png`` (decoded prior samples), ``codebook_usage.png`` (code
+  counts over the last training epoch and over the test set) and ``loss.png`` (reconstruction
+  error per epoch).
+
+Running the same command again with the same ``--out`` continues the run from its checkpoint.
+"""
+import argparse
+import json
+import os
+import time
+
+import torch
+
+from pyro_lvm.errors import CheckpointError
+from pyro_lvm.plots import plot_history
+from pyro_lvm.vqvae.checkpoint import load_checkpoint, save_checkpoint
+from pyro_lvm.vqvae.datasets import load_images
+from pyro_lvm.vqvae.evaluate import (bits_per_dim, evaluate_reconstruction, fit_decoder_scale,
+                                     level_prefixes, prior_nll)
+from pyro_lvm.vqvae.health import CodebookUsage
+from pyro_lvm.vqvae.figures import plot_codebook_usage, save_prior_samples, save_reconstructions
+from pyro_lvm.vqvae.model import VQVAE, VQVAEConfig
+from pyro_lvm.vqvae.prior import CodePrior
+from pyro_lvm.vqvae.train import encode_dataset, fit_prior, fit_vqvae
+
+SMOKE = dict(train_subset=256, test_subset=128, epochs=1, prior_epochs=1, batch_size=64,
+             num_samples=20)
+
+
+def add_train_arguments(parser):
+    """Add the VQ-VAE training options to an :class:`argparse.ArgumentParser` (or subparser)."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", default=None,
+                      help="data set: mnist, fashion-mnist, binarized-mnist, embedded, auto "
+                           "(through pyro_lvm.data) or synthetic (default: auto, that is MNIST "
+                           "if found, else the embedded subset; embedded with --smoke)")
+    data.add_argument("--data-root", default=None,
+                      help="data folder (default: the data layer's, or $PYRO_LVM_DATA)")
+    data.add_argument("--train-subset", type=int, default=None, help="keep the first N training images")
+    data.add_argument("--test-subset", type=int, default=None, help="keep the first N test images")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--codebook-size", type=int, default=512, help="codes K per level")
+    model.add_argument("--embedding-dim", type=int, default=16, help="code dimension D")
+    model.add_argument("--hidden-channels", type=int, default=64)
+    model.add_argument("--residual-channels", type=int, default=32)
+    model.add_argument("--residual-layers", type=int, default=2)
+    model.add_argument("--downsamples", type=int, default=None,
+                       help="stride-2 convolutions down to the (bottom) grid "
+                            "(default: 2 with one level, 1 with two)")
+    model.add_argument("--levels", type=int, choices=(1, 2), default=1,
+                       help="1: VQ-VAE; 2: VQ-VAE-2 style top and bottom code maps")
+    model.add_argument("--commitment-cost", type=float, default=0.25, help="beta of eq. 3")
+    model.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                       help="moving-average codebook updates (default: on)")
+    model.add_argument("--decay", type=float, default=0.99, help="EMA decay gamma")
+    model.add_argument("--kmeans-init", action=argparse.BooleanOptionalAction, default=True,
+                       help="k-means initialisation on the first batch (default: on)")
+    model.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=True,
+                       help="restart dead codes at encoder outputs (default: on)")
+    model.add_argument("--restart-after", type=int, default=20,
+                       help="batches without use before a code is restarted")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--prior-epochs", type=int, default=10, help="0 skips the prior")
+    train.add_argument("--prior-channels", type=int, default=64)
+    train.add_argument("--prior-layers", type=int, default=6)
+    train.add_argument("--prior-lr", type=float, default=1e-3)
+    train.add_argument("--num-samples", type=int, default=100, help="prior samples in samples.png")
+    train.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    train.add_argument("--out", default=os.path.join("runs", "vqvae"), metavar="RUN_DIR",
+                       help="run folder for metrics, checkpoint and figures")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    train.add_argument("--smoke", action="store_true",
+                       help="a few seconds' run on a tiny subset, to check that everything works")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                       help="tqdm progress bars")
+    return parser
+
+
+def _settings(args):
+    """The run's options as a plain dict, with ``--smoke`` applied."""
+    settings = {k: v for k, v in vars(args).items()
+                if isinstance(v, (str, int, float, bool, type(None)))}
+    if settings.get("data") is None:
+        settings["data"] = "embedded" if settings.get("smoke") else "auto"
+    if settings.get("smoke"):
+        for key, value in SMOKE.items():
+            current = settings.get(key)
+            settings[key] = value if current is None else min(current, value)
+    return settings
+
+
+def config_from_settings(settings, input_shape):
+    """A :class:`VQVAEConfig` from the command-line options and the data's ``(C, H, W)``."""
+    levels = settings["levels"]
+    downsamples = settings["downsamples"] or (2 if levels == 1 else 1)
+    return VQVAEConfig(
+        in_channels=input_shape[0], image_size=tuple(input_shape[1:]),
+        hidden_channels=settings["hidden_channels"], residual_channels=settings["residual_channels"],
+        num_residual_layers=settings["residual_layers"], embedding_dim=settings["embedding_dim"],
+        num_codes=settings["codebook_size"], num_downsamples=downsamples, levels=levels,
+        commitment_cost=settings["commitment_cost"], ema=settings["ema"], decay=settings["decay"],
+        kmeans_init=settings["kmeans_init"],
+        restart_after=settings["restart_after"] if settings["restarts"] else None)
+
+
+def _write_json(path, value):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _mean(rows, key):
+    values = [row[key] for row in rows if key in row]
+    return sum(values) / len(values) if values else None
+
+
+def _evaluate_and_draw(model, prior, data, settings, out, last_epoch):
+    """Test metrics and the figures; shared by training and evaluation.
+
+    The usage plot shows, per level, the histogram of the last training epoch (from its history
+    row ``last_epoch``) beside that of the test set.
+    """
+    batch_size = settings["batch_size"]
+    test_loader = data.test_loader(batch_size)
+    metrics, usages = evaluate_reconstruction(model, test_loader)
+    prefixes = level_prefixes(len(usages))
+    panels = [CodebookUsage.from_counts(last_epoch[f"train_{p}histogram"]) for p in prefixes]
+    labels = [f"{p}codes, last training epoch" for p in prefixes]
+    files = {"reconstructions": save_reconstructions(model, data.test[:50],
+                                                     os.path.join(out, "reconstructions.png")),
+             "codebook_usage": plot_codebook_usage(
+                 panels + usages, os.path.join(out, "codebook_usage.png"),
+                 title=f"code usage ({data.name})",
+                 labels=labels + [f"{p}codes, test set" for p in prefixes])}
+    if prior is not None:
+        test_codes = encode_dataset(model, test_loader)
+        metrics.update({"prior_test_" + k: v for k, v in prior_nll(prior, test_codes).items()})
+        log_scale = fit_decoder_scale(model, data.train_loader(batch_size, shuffle=False))
+        metrics.update(bits_per_dim(model, prior, test_loader, log_scale))
+        generator = torch.Generator().manual_seed(settings["seed"])
+        save_prior_samples(model, prior, os.path.join(out, "samples.png"),
+                           settings["num_samples"], settings["temperature"], generator)
+        files["samples"] = os.path.join(out, "samples.png")
+    return metrics, files
+
+
+# options that may differ when a run is continued: more epochs, other figures, other threads
+_RESUMABLE = {"epochs", "prior_epochs", "progress", "threads", "num_samples", "temperature", "out",
+              "data_root", "command", "model"}
+
+
+def _resume(path, settings):
+    """The checkpoint of an earlier run in the same folder, or ``None`` for a fresh start."""
+    if not os.path.exists(path):
+        return None
+    checkpoint = load_checkpoint(path)
+    saved = checkpoint.metadata.get("settings", {})
+    changed = sorted(k for k in set(saved) | set(settings)
+                     if k not in _RESUMABLE and saved.get(k) != settings.get(k))
+    if changed or "rng" not in checkpoint.metadata:
+        raise CheckpointError(f"checkpoint {path} belongs to a run with other settings "
+                              f"({', '.join(changed) or 'no resume state'}); continue it with the "
+                              f"same options or choose another --out")
+    return checkpoint
+
+
+class _TrainingRun:
+    """The state of one run folder: model, prior, optimizers, random states and history.
+
+    Everything needed to continue is written to the checkpoint after every epoch, so a run
+    continued from its folder ends bit for bit where an uninterrupted one would.
+    """
+
+    def __init__(self, settings, data):
+        self.settings, self.data = settings, data
+        out = settings["out"]
+        self.paths = {"metrics": os.path.join(out, "metrics.json"),
+                      "checkpoint": os.path.join(out, "checkpoint.pt"),
+                      "evaluation": os.path.join(out, "evaluation.json")}
+        resumed = _resume(self.paths["checkpoint"], settings)
+        if resumed is None:
+            self.model, self.prior, meta = VQVAE(config_from_settings(settings, data.input_shape)), None, {}
+        else:
+            self.model, self.prior, meta = resumed.model.train(), resumed.prior, resumed.metadata
+        self.saved_prior_optimizer = meta.get("prior_optimizer")
+        self.history = meta.get("history", {"vqvae": [], "prior": []})
+        # torch's global random state and the shuffling generator after each stage's last epoch
+        self.rng = meta.get("rng", {"vqvae": None, "prior": None})
+        self.loader_rng = torch.Generator().manual_seed(settings["seed"])
+        self.prior_rng = torch.Generator().manual_seed(settings["seed"])
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings["lr"])
+        if meta.get("optimizer"):
+            self.optimizer.load_state_dict(meta["optimizer"])
+        self.prior_optimizer = None
+
+    def save(self, extra=None):
+        state = {"settings": self.settings, "history": self.history, "rng": self.rng,
+                 "optimizer": self.optimizer.state_dict(),
+                 "prior_optimizer": self.prior_optimizer and self.prior_optimizer.state_dict()}
+        save_checkpoint(self.paths["checkpoint"], self.model, self.prior, {**state, **(extra or {})})
+        _write_json(self.paths["metrics"], self.history)
+
+    def _recorder(self, stage, generator):
+        def on_epoch_end(row):
+            self.history[stage].append(row)
+            self.rng[stage] = [torch.get_rng_state(), generator.get_state()]
+            self.save()
+        return on_epoch_end
+
+    def train_autoencoder(self):
+        settings, batch_size = self.settings, self.settings["batch_size"]
+        if len(self.history["vqvae"]) >= settings["epochs"]:
+            return
+        if self.rng["vqvae"] is not None:
+            torch.set_rng_state(self.rng["vqvae"][0])
+            self.loader_rng.set_state(self.rng["vqvae"][1])
+        # new codes need a new prior
+        self.prior, self.history["prior"], self.rng["prior"] = None, [], None
+        fit_vqvae(self.model, self.data.train_loader(batch_size, generator=self.loader_rng),
+                  settings["epochs"], settings["lr"], self.data.test_loader(batch_size),
+                  settings["progress"], self._recorder("vqvae", self.loader_rng), self.optimizer,
+                  self.history["vqvae"])
+
+    def train_prior(self):
+        settings, batch_size = self.settings, self.settings["batch_size"]
+        if settings["prior_epochs"] == 0 or (
+                self.prior is not None and len(self.history["prior"]) >= settings["prior_epochs"]):
+            return
+        if self.prior is None:
+            torch.set_rng_state(self.rng["vqvae"][0])  # as right after the last autoencoder epoch
+            self.prior = CodePrior(self.model.num_codes, self.model.grid_shapes,
+                                   settings["prior_channels"], settings["prior_layers"])
+        self.prior_optimizer = torch.optim.Adam(self.prior.parameters(), lr=settings["prior_lr"])
+        if self.history["prior"]:
+            self.prior_optimizer.load_state_dict(self.saved_prior_optimizer)
+            torch.set_rng_state(self.rng["prior"][0])
+            self.prior_rng.set_state(self.rng["prior"][1])
+        train_codes = encode_dataset(self.model, self.data.train_loader(batch_size, shuffle=False))
+        test_codes = encode_dataset(self.model, self.data.test_loader(batch_size))
+        fit_prior(self.prior, train_codes, settings["prior_epochs"], test_codes, batch_size,
+                  settings["prior_lr"], settings["seed"], settings["progress"],
+                  self._recorder("prior", self.prior_rng), self.prior_optimizer,
+                  self.history["prior"], self.prior_rng)
+
+    def finish(self):
+        """Evaluate on the test set, draw the figures, write ``evaluation.json``; the summary."""
+        out, data, history = self.settings["out"], self.data, self.history
+        last = history["vqvae"][-1]
+        metrics, files = _evaluate_and_draw(self.model.eval(), self.prior, data, self.settings, out, last)
+        summary = {"data": data.name, "data_source": data.source,
+                   "train_images": int(data.train.shape[0]), "test_images": int(data.test.shape[0]),
+                   "epochs": len(history["vqvae"]), "prior_epochs": len(history["prior"]), **metrics,
+                   **{k: v for k, v in last.items() if k.startswith("train_") and not isinstance(v, list)},
+                   "seconds_per_epoch": _mean(history["vqvae"], "seconds"),
+                   "prior_seconds_per_epoch": _mean(history["prior"], "seconds")}
+        files["loss"] = plot_history(history["vqvae"], os.path.join(out, "loss.png"),
+                                     keys=[k for k in ("train_mse", "test_mse") if k in last],
+                                     ylabel="MSE per pixel", title="VQ-VAE reconstruction error")
+        self.save({"evaluation": summary})
+        summary["files"] = {**self.paths, **files}
+        _write_json(self.paths["evaluation"], summary)
+        return summary
+
+
+def run_train(args):
+    """Train a VQ-VAE and then its prior as ``args`` (from :func:`add_train_arguments`) say.
+
+    A run folder that already holds a checkpoint of the same settings is continued where it
+    stopped (bit for bit: optimizer and random states are saved after every epoch); a larger
+    ``--epochs`` trains further, after which the prior is fitted afresh to the new codes.
+    Writes ``metrics.json``, ``checkpoint.pt``, ``evaluation.json`` and the PNG figures into
+    ``args.out`` (see the module docstring).
+
+    :returns: the summary, as in ``evaluation.json``: ``test_mse``, ``test_codes_used``,
+        ``test_usage``, ``test_perplexity``, ``test_dead_codes``; the last epoch's training usage;
+        ``prior_test_bits_per_code``; ``bits_per_dim_bound`` and its parts; seconds per epoch;
+        and ``files``, the paths written.
+    """
+    settings = _settings(args)
+    if settings["epochs"] < 1 or settings["prior_epochs"] < 0:
+        raise ValueError(f"need --epochs >= 1 and --prior-epochs >= 0, got {settings['epochs']} "
+                         f"and {settings['prior_epochs']}")
+    if settings.get("threads"):
+        torch.set_num_threads(settings["threads"])
+    os.makedirs(settings["out"], exist_ok=True)
+    torch.manual_seed(settings["seed"])
+    data = load_images(settings["data"], settings["data_root"], settings["seed"],
+                       settings["train_subset"], settings["test_subset"])
+    run = _TrainingRun(settings, data)
+    run.train_autoencoder()
+    run.train_prior()
+    return run.finish()
+
+
+def run_evaluate(run_dir, args=None):
+    """Re-evaluate a finished run on its test set and redraw its figures.
+
+    :param str run_dir: a run folder (holding ``checkpoint.pt``) or a checkpoint file.
+    :param args: optional namespace; ``data_root``, ``batch_size``, ``num_samples`` and ``seed``
+        override the stored settings where given.
+    :returns: the metrics, also written to ``evaluation.json`` beside the checkpoint.
+    :raises pyro_lvm.errors.CheckpointError: when the checkpoint is missing or unreadable.
+    """
+    path = os.path.join(run_dir, "checkpoint.pt") if os.path.isdir(run_dir) else run_dir
+    checkpoint = load_checkpoint(path)
+    settings = dict(checkpoint.metadata.get("settings", {}))
+    for key in ("data_root", "batch_size", "num_samples", "seed"):
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
+    history = checkpoint.metadata.get("history", {}).get("vqvae")
+    missing = [k for k in ("data", "seed", "batch_size", "num_samples", "temperature")
+               if k not in settings] + ([] if history else ["history"])
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks the run settings {missing} needed to "
+                              f"evaluate it (was it written by run_train?)")
+    data = load_images(settings["data"], settings.get("data_root"), settings["seed"],
+                       settings.get("train_subset"), settings.get("test_subset"))
+    if tuple(data.input_shape) != checkpoint.model.config.input_shape:
+        raise ValueError(f"checkpoint {path} expects images of shape "
+                         f"{checkpoint.model.config.input_shape}, the data set has {data.input_shape}")
+    start = time.perf_counter()
+    out = os.path.dirname(os.path.abspath(path))
+    metrics, files = _evaluate_and_draw(checkpoint.model, checkpoint.prior, data, settings, out,
+                                        history[-1])
+    # keep what only training knew (epochs, seconds per epoch), refresh the test metrics
+    evaluation = {**checkpoint.metadata.get("evaluation", {}), **metrics,
+                  "evaluation_seconds": time.perf_counter() - start, "files": files}
+    _write_json(os.path.join(out, "evaluation.json"), evaluation)
+    return evaluation
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m pyro_lvm.vqvae.cli", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_train_arguments(commands.add_parser("train", help="train a VQ-VAE and its prior"))
+    evaluate = commands.add_parser("evaluate", help="evaluate a finished run")
+    evaluate.add_argument("run_dir", help="run folder or checkpoint file")
+    evaluate.add_argument("--data-root", default=None)
+    evaluate.add_argument("--batch-size", type=int, default=None)
+    args = parser.parse_args(argv)
+    result = run_train(args) if args.command == "train" else run_evaluate(args.run_dir, args)
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+r"""Vector quantizers: nearest codebook entry, straight-through gradient, codebook upkeep.
+
+Both quantizers take a grid of encoder outputs :math:`z_e(x)` of shape ``(N, D, *spatial)``,
+replace every ``D``-vector by its nearest codebook entry
+:math:`e_k,\ k = \arg\min_j \|z_e - e_j\|_2^2` (van den Oord et al. 2017, eq. 1-2), and return
+named outputs (:class:`VQOutput`).
+
+Shared upkeep, all of it only in training mode:
+
+- *k-means initialisation*: on the first training batch the codebook is set to the centres
+  found by a few Lloyd iterations on that batch's encoder outputs, so no code starts far from
+  the data.
+- *dead-code restarts*: a code that no vector in ``restart_after`` consecutive training batches
+  was assigned to is moved onto a randomly chosen encoder output of the current batch.
+
+References
+
+1. A. van den Oord, O. Vinyals, K. Kavukcuoglu. Neural Discrete Representation Learning.
+   NeurIPS 2017 (eq. 3 for the loss, appendix A.1 for the moving-average codebook).
+2. A. Razavi, A. van den Oord, O. Vinyals. Generating Diverse High-Fidelity Images with
+   VQ-VAE-2. NeurIPS 2019.
+3. J. Dhariwal et al. Jukebox: A Generative Model for Music. 2020 (restarting dead codes
+   at encoder outputs).
+"""
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class VQOutput(NamedTuple):
+    """What a quantizer returns for one grid of encoder outputs.
+
+    :ivar quantized: :math:`z_q` with the input's shape ``(N, D, *spatial)``; its value is the
+        chosen codebook vectors, its gradient passes straight through to the input.
+    :ivar indices: chosen code per position, ``(N, *spatial)``, dtype long.
+    :ivar loss: the quantizer's part of the training loss (what to add to the reconstruction term).
+    :ivar codebook_loss: :math:`\\|\\mathrm{sg}[z_e] - e\\|_2^2`, mean over elements.
+    :ivar commitment_loss: :math:`\\|z_e - \\mathrm{sg}[e]\\|_2^2`, mean over elements
+        (not yet multiplied by :math:`\\beta`).
+    :ivar perplexity: :math:`\\exp(-\\sum_k p_k \\log p_k)` of this batch's code frequencies.
+    :ivar counts: uses of each code in this batch, shape ``(K,)``.
+    """
+
+    quantized: torch.Tensor
+    indices: torch.Tensor
+    loss: torch.Tensor
+    codebook_loss: torch.Tensor
+    commitment_loss: torch.Tensor
+    perplexity: torch.Tensor
+    counts: torch.Tensor
+
+
+def perplexity(counts):
+    r"""Perplexity :math:`\exp H(p)` of the frequencies ``counts / counts.sum()``.
+
+    It equals the number of codes when all are used equally, and 1 when one code takes every
+    vector; :math:`0 \log 0` is taken as 0.
+    """
+    counts = torch.as_tensor(counts, dtype=torch.float64)
+    total = counts.sum()
+    if total <= 0:
+        return torch.tensor(0.0)
+    p = counts / total
+    entropy = -(p * torch.log(p.clamp_min(1e-300))).sum()
+    return entropy.exp().float()
+
+
+def squared_distances(x, codebook):
+    r""":math:`\|x_i - e_k\|_2^2` for rows ``x`` of shape ``(M, D)`` and ``codebook`` ``(K, D)``."""
+    return (x.pow(2).sum(1, keepdim=True)
+            - 2 * x @ codebook.t()
+            + codebook.pow(2).sum(1).unsqueeze(0))
+
+
+def _random_rows(x, n):
+    """``n`` rows of ``x`` chosen at random, without replacement where there are enough."""
+    if x.shape[0] >= n:
+        return x[torch.randperm(x.shape[0], device=x.device)[:n]]
+    return x[torch.randint(x.shape[0], (n,), device=x.device)]
+
+
+class _Quantizer(nn.Module):
+    """Nearest-neighbour lookup, losses, k-means start and restarts shared by both quantizers.
+
+    A subclass decides whether the codebook is learned by gradient (:class:`VectorQuantizer`) or
+    by moving averages (:class:`VectorQuantizerEMA`) through :meth:`_update_codebook` and
+    :meth:`_loss`.
+    """
+
+    def __init__(self, num_codes, embedding_dim, commitment_cost=0.25, kmeans_init=False,
+                 kmeans_iters=10, restart_after=None):
+        super().__init__()
+        if num_codes < 1 or embedding_dim < 1:
+            raise ValueError(f"need num_codes >= 1 and embedding_dim >= 1, "
+                             f"got {num_codes} and {embedding_dim}")
+        if restart_after is not None and restart_after < 1:
+            raise ValueError(f"restart_after must be a positive number of batches or None, "
+                             f"got {restart_after}")
+        self.num_codes = num_codes
+        self.embedding_dim = embedding_dim
+        self.commitment_cost = commitment_cost
+        self.kmeans_init = kmeans_init
+        self.kmeans_iters = kmeans_iters
+        self.restart_after = restart_after
+        self.register_buffer("initialized", torch.tensor(not kmeans_init))
+        self.register_buffer("unused_steps", torch.zeros(num_codes, dtype=torch.long))
+        self.register_buffer("num_restarts", torch.zeros((), dtype=torch.long))
+
+    @staticmethod
+    def _initial_codebook(num_codes, embedding_dim):
+        bound = 1.0 / num_codes
+        return torch.empty(num_codes, embedding_dim).uniform_(-bound, bound)
+
+    def extra_repr(self):
+        return (f"num_codes={self.num_codes}, embedding_dim={self.embedding_dim}, "
+                f"commitment_cost={self.commitment_cost}, kmeans_init={self.kmeans_init}, "
+                f"restart_after={self.restart_after}")
+
+    def _flatten(self, z):
+        if z.dim() < 2 or z.shape[1] != self.embedding_dim:
+            raise ValueError(f"expected encoder outputs of shape (N, {self.embedding_dim}, ...), "
+                             f"got {tuple(z.shape)}")
+        channels_last = z.movedim(1, -1)
+        return channels_last.reshape(-1, self.embedding_dim), channels_last.shape
+
+    def lookup(self, indices):
+        """Codebook vectors for a grid of indices ``(N, *spatial)``, as ``(N, D, *spatial)``."""
+        indices = torch.as_tensor(indices)
+        if indices.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"code indices must be integers, got dtype {indices.dtype}")
+        if indices.numel() and (indices.min() < 0 or indices.max() >= self.num_codes):
+            raise ValueError(f"code indices must lie in [0, {self.num_codes}), got values in "
+                             f"[{int(indices.min())}, {int(indices.max())}]")
+        return F.embedding(indices.long(), self.codebook).movedim(-1, 1)
+
+    def forward(self, z):
+        flat, shape = self._flatten(z)
+        if self.training and not bool(self.initialized):
+            self._kmeans_initialize(flat.detach())
+        indices = squared_distances(flat.detach(), self.codebook.detach()).argmin(1)
+        codes = self.codebook[indices]
+        counts = torch.bincount(indices, minlength=self.num_codes)
+        codebook_loss = F.mse_loss(codes, flat.detach())
+        commitment_loss = F.mse_loss(flat, codes.detach())
+        loss = self._loss(codebook_loss, commitment_loss)
+        if self.training:
+            with torch.no_grad():
+                self._update_codebook(flat.detach(), indices, counts)
+                self._restart_dead_codes(flat.detach(), counts)
+        quantized = flat + (codes - flat).detach()
+        return VQOutput(
+            quantized=quantized.reshape(shape).movedim(-1, 1),
+            indices=indices.reshape(shape[:-1]),
+            loss=loss,
+            codebook_loss=codebook_loss,
+            commitment_loss=commitment_loss,
+            perplexity=perplexity(counts),
+            counts=counts,
+        )
+
+    @torch.no_grad()
+    def _kmeans_initialize(self, flat):
+        """Lloyd's k-means on one batch; an empty cluster keeps its previous centre."""
+        centres = _random_rows(flat, self.num_codes).clone()
+        for _ in range(self.kmeans_iters):
+            assign = squared_distances(flat, centres).argmin(1)
+            sums = torch.zeros_like(centres).index_add_(0, assign, flat)
+            sizes = torch.bincount(assign, minlength=self.num_codes).unsqueeze(1)
+            centres = torch.where(sizes > 0, sums / sizes.clamp_min(1), centres)
+        self._set_codes(torch.arange(self.num_codes, device=flat.device), centres)
+        self.initialized.fill_(True)
+
+    def _restart_dead_codes(self, flat, counts):
+        self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
+        if self.restart_after is None:
+            return
+        dead = torch.nonzero(self.unused_steps >= self.restart_after).squeeze(1)
+        if dead.numel():
+            self._set_codes(dead, _random_rows(flat, dead.numel()))
+            self.num_restarts.add_(dead.numel())
+
+    def _set_codes(self, which, vectors):
+        self.codebook.data[which] = vectors.to(self.codebook.dtype)
+        self.unused_steps[which] = 0
+
+    def _update_codebook(self, flat, indices, counts):
+        raise NotImplementedError
+
+    def _loss(self, codebook_loss, commitment_loss):
+        raise NotImplementedError
+
+
+class VectorQuantizer(_Quantizer):
+    r"""Vector quantizer with a codebook learned by gradient descent.
+
+    The loss it returns is eq. 3 of van den Oord et al. (2017) without the reconstruction term:
+
+    .. math::
+
+        \mathcal{L}_{VQ} = \|\mathrm{sg}[z_e(x)] - e\|_2^2 + \beta\,\|z_e(x) - \mathrm{sg}[e]\|_2^2,
+
+    the first (codebook) term moving the chosen codes towards the encoder outputs and the second
+    (commitment) term keeping the encoder outputs near their codes. Both norms are averaged over
+    vectors and dimensions. The straight-through estimator
+    :math:`z_q = z_e + \mathrm{sg}[e - z_e]` copies the decoder's gradient to the encoder.
+
+    :param int num_codes: codebook size :math:`K`.
+    :param int embedding_dim: code dimension :math:`D`.
+    :param float commitment_cost: :math:`\beta`, 0.25 as in the paper.
+    :param bool kmeans_init: set the codebook by k-means on the first training batch.
+    :param int kmeans_iters: Lloyd iterations for that initialisation.
+    :param int restart_after: move a code unused for this many consecutive training batches onto
+        a random encoder output of the current batch; ``None`` never restarts.
+    """
+
+    def __init__(self, num_codes, embedding_dim, commitment_cost=0.25, kmeans_init=False,
+                 kmeans_iters=10, restart_after=None):
+        super().__init__(num_codes, embedding_dim, commitment_cost, kmeans_init, kmeans_iters,
+                         restart_after)
+        self.codebook = nn.Parameter(self._initial_codebook(num_codes, embedding_dim))
+
+    def _update_codebook(self, flat, indices, counts):
+        pass  # the optimizer moves the codebook through codebook_loss
+
+    def _loss(self, codebook_loss, commitment_loss):
+        return codebook_loss + self.commitment_cost * commitment_loss
+
+
+class VectorQuantizerEMA(_Quantizer):
+    r"""Vector quantizer whose codebook follows exponential moving averages of its assignments.
+
+    Appendix A.1 of van den Oord et al. (2017): with :math:`n_k` vectors :math:`z_{k,j}` assigned
+    to code :math:`k` in a batch and decay :math:`\gamma`,
+
+    .. math::
+
+        N_k \leftarrow \gamma N_k + (1 - \gamma) n_k, \qquad
+        m_k \leftarrow \gamma m_k + (1 - \gamma) \sum_j z_{k,j}, \qquad
+        e_k = m_k / \tilde N_k,
+
+    where :math:`\tilde N_k = n \frac{N_k + \epsilon}{n + K \epsilon}`, :math:`n = \sum_k N_k`, is
+    the Laplace-smoothed count, so a rarely used code never divides by zero. The codebook term of
+    eq. 3 is then replaced by these updates, and the loss is only
+    :math:`\beta\,\|z_e(x) - \mathrm{sg}[e]\|_2^2` (the codebook term is still reported).
+    The moving averages start as if each code had been assigned once, at its own position
+    (:math:`N_k = 1, m_k = e_k`), which keeps unused codes in place instead of blowing them up.
+    Updates happen only in training mode.
+
+    :param int num_codes: codebook size :math:`K`.
+    :param int embedding_dim: code dimension :math:`D`.
+    :param float commitment_cost: :math:`\beta`.
+    :param float decay: :math:`\gamma`, 0.99 as in the paper.
+    :param float epsilon: Laplace smoothing :math:`\epsilon`.
+    :param bool kmeans_init: set the codebook by k-means on the first training batch.
+    :param int kmeans_iters: Lloyd iterations for that initialisation.
+    :param int restart_after: see :class:`VectorQuantizer`.
+    """
+
+    def __init__(self, num_codes, embedding_dim, commitment_cost=0.25, decay=0.99, epsilon=1e-5,
+                 kmeans_init=False, kmeans_iters=10, restart_after=None):
+        super().__init__(num_codes, embedding_dim, commitment_cost, kmeans_init, kmeans_iters,
+                         restart_after)
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must lie in [0, 1), got {decay}")
+        self.decay = decay
+        self.epsilon = epsilon
+        codebook = self._initial_codebook(num_codes, embedding_dim)
+        self.register_buffer("codebook", codebook)
+        self.register_buffer("ema_count", torch.ones(num_codes))
+        self.register_buffer("ema_weight", codebook.clone())
+
+    def extra_repr(self):
+        return super().extra_repr() + f", decay={self.decay}, epsilon={self.epsilon}"
+
+    def _update_codebook(self, flat, indices, counts):
+        self.ema_count.mul_(self.decay).add_(counts.to(self.ema_count.dtype), alpha=1 - self.decay)
+        sums = torch.zeros_like(self.ema_weight).index_add_(0, indices, flat.to(self.ema_weight.dtype))
+        self.ema_weight.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        total = self.ema_count.sum()
+        smoothed = (self.ema_count + self.epsilon) / (total + self.num_codes * self.epsilon) * total
+        self.codebook.copy_(self.ema_weight / smoothed.unsqueeze(1))
+
+    def _set_codes(self, which, vectors):
+        super()._set_codes(which, vectors)
+        self.ema_count[which] = 1.0
+        self.ema_weight[which] = vectors.to(self.ema_weight.dtype)
+
+    def _loss(self, codebook_loss, commitment_loss):
+        return self.commitment_cost * commitment_loss

@@ -1,0 +1,147 @@
+"""Training loops: the VQ-VAE (or plain autoencoder), then the PixelCNN prior on its codes.
+
+Both loops return a history, one dict per epoch, and call ``on_epoch_end(row)`` after each epoch
+(the command line uses it to write metrics and checkpoints as training goes). Codebook health is
+accumulated over the whole epoch (:class:`~pyro_lvm.vqvae.health.CodebookUsage`), not read off
+single batches.
+"""
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from pyro_lvm.vqvae.evaluate import (code_batches, evaluate_reconstruction, images_of,
+                                     level_prefixes, prior_nll)
+from pyro_lvm.vqvae.health import CodebookUsage
+from pyro_lvm.vqvae.model import evaluating
+
+
+def _restarts(model):
+    return sum(int(q.num_restarts) for q in getattr(model, "quantizers", ()))
+
+
+def train_epoch(model, loader, optimizer, progress=False, description="train"):
+    """One pass over ``loader``.
+
+    :returns: ``(row, usages)``: the epoch's mean losses and codebook health (codes used, dead
+        codes, usage, perplexity and the whole histogram ``train_histogram``, per level), and the
+        :class:`~pyro_lvm.vqvae.health.CodebookUsage` of each level.
+    """
+    model.train()
+    sums = {"train_loss": 0.0, "train_mse": 0.0, "codebook_loss": 0.0, "commitment_loss": 0.0}
+    usages, seen, restarts_before = None, 0, _restarts(model)
+    bar = tqdm(loader, desc=description, leave=False, disable=not progress)
+    for batch in bar:
+        x = images_of(batch)
+        out = model(x)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+        n = x.shape[0]
+        seen += n
+        sums["train_loss"] += out.loss.item() * n
+        sums["train_mse"] += out.reconstruction_loss.item() * n
+        sums["codebook_loss"] += sum(q.codebook_loss.item() for q in out.quantizer_outputs) * n
+        sums["commitment_loss"] += sum(q.commitment_loss.item() for q in out.quantizer_outputs) * n
+        if usages is None:
+            usages = [CodebookUsage(q.counts.numel()) for q in out.quantizer_outputs]
+        for usage, q in zip(usages, out.quantizer_outputs):
+            usage.update(q.counts)
+        bar.set_postfix(loss=f"{out.loss.item():.4f}")
+    if not seen:
+        raise ValueError("the training loader yielded no images")
+    row = {key: value / seen for key, value in sums.items()}
+    for prefix, usage in zip(level_prefixes(len(usages)), usages):
+        row.update(usage.summary("train_" + prefix))
+        row[f"train_{prefix}histogram"] = usage.counts.tolist()
+    if usages:
+        row["restarts"] = _restarts(model) - restarts_before
+    return row, usages
+
+
+def fit_vqvae(model, train_loader, epochs, lr=1e-3, test_loader=None, progress=True,
+              on_epoch_end=None, optimizer=None, history=None):
+    """Train a :class:`~pyro_lvm.vqvae.model.VQVAE` or
+    :class:`~pyro_lvm.vqvae.model.PlainAutoencoder` with Adam.
+
+    :param train_loader: re-iterable of image batches (reshuffled on each pass if it shuffles).
+    :param int epochs: passes over ``train_loader``.
+    :param float lr: Adam learning rate.
+    :param test_loader: optional; adds ``test_mse`` and test codebook health to each row.
+    :param callable on_epoch_end: called with each finished row.
+    :param optimizer: an optimizer to continue with (default: a fresh Adam with ``lr``).
+    :param list history: rows of epochs already done; training resumes after them, up to ``epochs``.
+    :returns: the history, one dict per epoch (``epoch``, ``seconds``, train losses, the epoch's
+        codebook usage, and test metrics).
+    """
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    history = list(history or [])
+    epoch_bar = tqdm(range(len(history) + 1, epochs + 1), desc="vq-vae epochs", disable=not progress)
+    for epoch in epoch_bar:
+        start = time.perf_counter()
+        row, _ = train_epoch(model, train_loader, optimizer, progress, f"epoch {epoch}")
+        row = {"epoch": epoch, "seconds": time.perf_counter() - start, **row}
+        if test_loader is not None:
+            row.update(evaluate_reconstruction(model, test_loader)[0])
+        history.append(row)
+        epoch_bar.set_postfix(mse=f"{row.get('test_mse', row['train_mse']):.4f}")
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+    model.eval()
+    return history
+
+
+def encode_dataset(model, loader):
+    """Code maps of every image in ``loader``: a list (one per level) of ``(N, H_l, W_l)`` tensors."""
+    maps = []
+    with evaluating(model):
+        for batch in loader:
+            maps.append(model.encode(images_of(batch)))
+    if not maps:
+        raise ValueError("the loader yielded no images")
+    return [torch.cat(level) for level in zip(*maps)]
+
+
+def fit_prior(prior, train_codes, epochs, test_codes=None, batch_size=128, lr=1e-3, seed=0,
+              progress=True, on_epoch_end=None, optimizer=None, history=None, generator=None):
+    """Fit a :class:`~pyro_lvm.vqvae.prior.CodePrior` by maximum likelihood on encoded images.
+
+    :param list train_codes: per-level code maps from :func:`encode_dataset`.
+    :param int epochs: passes over the training codes.
+    :param list test_codes: optional held-out codes; adds ``test_bits_per_code`` to each row.
+    :param int seed: seeds the shuffling, unless a ``generator`` is given.
+    :param optimizer: an optimizer to continue with (default: a fresh Adam with ``lr``).
+    :param list history: rows of epochs already done; training resumes after them.
+    :returns: the history, one dict per epoch with ``train_bits_per_code`` (running mean over the
+        epoch) and the test metrics of :func:`~pyro_lvm.vqvae.evaluate.prior_nll`.
+    """
+    optimizer = optimizer or torch.optim.Adam(prior.parameters(), lr=lr)
+    generator = generator or torch.Generator().manual_seed(seed)
+    positions = sum(c[0].numel() for c in train_codes)
+    history = list(history or [])
+    epoch_bar = tqdm(range(len(history) + 1, epochs + 1), desc="prior epochs", disable=not progress)
+    for epoch in epoch_bar:
+        start, total, seen = time.perf_counter(), 0.0, 0
+        prior.train()
+        batches = code_batches(train_codes, batch_size, shuffle=True, generator=generator)
+        for batch in tqdm(batches, desc=f"prior epoch {epoch}", leave=False, disable=not progress,
+                          total=math.ceil(train_codes[0].shape[0] / batch_size)):
+            nats = sum(F.cross_entropy(logits, c, reduction="sum")
+                       for logits, c in zip(prior(batch), batch))
+            optimizer.zero_grad(set_to_none=True)
+            (nats / (batch[0].shape[0] * positions)).backward()
+            optimizer.step()
+            total += nats.item()
+            seen += batch[0].shape[0]
+        row = {"epoch": epoch, "seconds": time.perf_counter() - start,
+               "train_bits_per_code": total / (seen * positions * math.log(2))}
+        if test_codes is not None:
+            row.update({"test_" + k: v for k, v in prior_nll(prior, test_codes).items()})
+        history.append(row)
+        epoch_bar.set_postfix(bits=f"{row.get('test_bits_per_code', row['train_bits_per_code']):.3f}")
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+    prior.eval()
+    return history
