@@ -26,17 +26,7 @@ def plot_history(history, path, keys=None, xlabel="epoch", ylabel="loss (nats)",
         points = [(e, row[key]) for e, row in zip(epochs, history) if row.get(key) is not None]
         if points:
             ax.plot(*zip(*points), marker="o", markersize=3, label=key)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, xlabel, ylabel, title)
 
 
 def plot_estimator_curves(rows, path, exact=None, title="log-likelihood estimators"):
@@ -56,9 +46,15 @@ def plot_estimator_curves(rows, path, exact=None, title="log-likelihood estimato
     if exact is not None:
         ax.axhline(exact, color="black", linestyle="--", linewidth=1, label="exact (enumeration)")
     ax.set_xscale("log")
-    ax.set_xlabel("samples K")
-    ax.set_ylabel("log p(x) estimate (nats per datum)")
-    ax.set_title(title)
+    return _finish(fig, ax, path, "samples K", "log p(x) estimate (nats per datum)", title)
+
+
+def _finish(fig, ax, path, xlabel, ylabel, title):
+    """Label, legend and grid the axes, then write the PNG and close the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
