@@ -35,8 +35,9 @@ class TraceGraphELBO(TraceELBO):
             name, beta = site["name"], options.get("baseline_beta", 0.9)
             average = self.averages.get(name)
             baseline = torch.zeros(()) if average is None else average
-            batch_mean = cost.mean()
-            self.averages[name] = batch_mean if average is None else beta * average + (1 - beta) * batch_mean
+            if torch.is_grad_enabled():  # evaluation passes leave the running average alone
+                batch_mean = cost.mean()
+                self.averages[name] = batch_mean if average is None else beta * average + (1 - beta) * batch_mean
         if options.get("nn_baseline") is not None:
             predicted = options["nn_baseline"](options["nn_baseline_input"]).reshape(cost.shape[-1:])
             fit_loss = (predicted - (cost - baseline)).pow(2).sum()

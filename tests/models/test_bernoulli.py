@@ -118,3 +118,21 @@ def test_non_binary_data_is_rejected(small):
     model, _ = small
     with pytest.raises(ValueError, match="binarize"):
         get_objective("elbo").loss(model.model, model.guide, torch.rand(2, 6))
+
+
+def test_fit_with_baselines_improves_the_exact_elbo(small):
+    from pyro_lvm.train import fit
+
+    model, _ = small
+    model.baseline = "both"
+    model.baseline_net = torch.nn.Linear(6, 1)
+    x = torch.bernoulli(torch.full((256, 6), 0.3), generator=torch.Generator().manual_seed(2))
+    before = model.exact_elbo(x).mean().item()
+    objective = get_objective("tracegraph", num_particles=2)
+    fit(model.model, model.guide, objective, x, epochs=30, batch_size=64, lr=3e-2, progress=False)
+    assert model.exact_elbo(x).mean().item() > before + 0.5
+    assert "z" in objective.averages
+    with torch.no_grad():
+        frozen = objective.averages["z"].clone()
+        objective.differentiable_loss(model.model, model.guide, x)
+    assert torch.equal(objective.averages["z"], frozen)
