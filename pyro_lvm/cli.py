@@ -22,12 +22,14 @@ def _add_vae_arguments(p):
     p.add_argument("--binarize", choices=["static", "dynamic"], default=None,
                    help="default: dynamic for a Bernoulli likelihood on grayscale data")
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default="elbo")
-    p.add_argument("--particles", type=int, default=1, help="samples per datum (K)")
+    p.add_argument("--particles", type=int, default=None,
+                   help="samples per datum K (default: 1 for elbo/meanfield/tracegraph, 5 for iwae/renyi)")
     p.add_argument("--alpha", type=float, default=0.5, help="Renyi alpha (objective renyi)")
     p.add_argument("--epochs", type=int, default=None, help="default 10 (1 with --smoke)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-schedule", choices=["constant", "exponential"], default="constant")
+    p.add_argument("--lr-schedule", choices=["constant", "exponential", "burda"], default="constant",
+                   help="burda: Burda et al.'s 3^i-epoch stages (lr 1e-3 * 10^(-i/7)) scaled to --epochs")
     p.add_argument("--gamma", type=float, default=1.0, help="per-epoch decay of the exponential schedule")
     p.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
     p.add_argument("--latent-dim", type=int, default=50)
@@ -72,7 +74,6 @@ def _train_vae(args):
     options = {k: v for k, v in vars(args).items() if k not in ("command", "model", "smoke", "no_progress", "out")}
     options["hidden"] = tuple(options["hidden"])
     options["channels"] = tuple(options["channels"])
-    options["latent_dim"] = options.pop("latent_dim")
     options["train_subset"] = None
     if args.smoke:
         options.update(SMOKE)

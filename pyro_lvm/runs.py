@@ -31,6 +31,7 @@ def vae_config_from_options(options):
 
 
 def _objective(config):
+    """The run's objective; ``particles=None`` takes the objective's own default (5 for iwae/renyi)."""
     kwargs = {"num_particles": config["particles"], "max_plate_nesting": 1}
     if config["objective"] == "renyi":
         kwargs["alpha"] = config["alpha"]
@@ -41,7 +42,7 @@ def _dataset(config, data_root=None):
     return load_dataset(config["data"], root=data_root, binarize=config["binarize"], seed=config["seed"])
 
 
-def train_vae(out, data="auto", data_root=None, binarize=None, objective="elbo", particles=1, alpha=0.5,
+def train_vae(out, data="auto", data_root=None, binarize=None, objective="elbo", particles=None, alpha=0.5,
               epochs=10, batch_size=128, lr=1e-3, lr_schedule="constant", gamma=1.0, seed=0,
               eval_samples=1000, eval_images=None, progress=True, train_subset=None, **model_options):
     """Train a VAE into the run folder ``out`` (resuming if it holds a checkpoint) and evaluate it.
@@ -61,16 +62,19 @@ def train_vae(out, data="auto", data_root=None, binarize=None, objective="elbo",
               "objective": objective, "particles": particles, "alpha": alpha, "batch_size": batch_size,
               "lr": lr, "lr_schedule": lr_schedule, "gamma": gamma, "seed": seed, "train_subset": train_subset}
     dataset = _dataset(config, data_root)
+    config["data"] = dataset.name  # "auto" resolved, so evaluation and resume see the same data
     model_config.input_shape = dataset.input_shape
     config["model_config"] = model_config.to_dict()
+    objective = _objective(config)
+    config["particles"] = objective.num_particles
     vae = VAE(model_config)
     train_loader = dataset.train_loader(batch_size)
     if train_subset:
         train_loader.data = train_loader.data[:train_subset]
     os.makedirs(out, exist_ok=True)
-    result = fit(vae.model, vae.guide, _objective(config), train_loader, dataset.test, epochs=epochs,
-                 batch_size=batch_size, lr=lr, lr_schedule=make_schedule(lr_schedule, **(
-                     {"gamma": gamma} if lr_schedule == "exponential" else {})),
+    result = fit(vae.model, vae.guide, objective, train_loader, dataset.test, epochs=epochs,
+                 batch_size=batch_size, lr=lr, lr_schedule=make_schedule(lr_schedule, **_schedule_options(
+                     lr_schedule, gamma, epochs)),
                  seed=seed, modules={"vae": vae}, checkpoint=os.path.join(out, CHECKPOINT), resume=True,
                  config=config, progress=progress)
     write_metrics(out, result.history)
@@ -80,6 +84,14 @@ def train_vae(out, data="auto", data_root=None, binarize=None, objective="elbo",
     evaluation["data"] = dataset.source
     _write_json(os.path.join(out, "evaluation.json"), evaluation)
     return {"history": result.history, "evaluation": evaluation, "config": config}
+
+
+def _schedule_options(name, gamma, epochs):
+    if name == "exponential":
+        return {"gamma": gamma}
+    if name == "burda":  # the paper's 3^i-epoch stages, scaled to fit the requested epochs
+        return {"epoch_scale": epochs / 3280}
+    return {}
 
 
 def load_run(run_dir):

@@ -25,7 +25,7 @@ def elbo_terms(model, guide, data, num_samples=1, batch_size=500, seed=0):
         torch.manual_seed(seed)
         for start in range(0, len(data), batch_size):
             x = data[start:start + batch_size]
-            for model_trace, guide_trace in sampler._traces(model, guide, (x,), {}):
+            for model_trace, guide_trace in sampler.traces(model, guide, x):
                 for name, site in sample_sites(model_trace):
                     if site["is_observed"]:
                         recon += site["log_prob"].sum().item() / num_samples

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pyro_lvm.objectives import Objective
+from pyro_lvm.objectives.base import sample_sites
 
 
 @dataclass
@@ -62,8 +63,14 @@ class LogLikelihood:
 
 
 def _log_weights(model, guide, x, num_samples, max_plate_nesting):
-    log_w = Objective(num_samples, max_plate_nesting=max_plate_nesting).log_weights(model, guide, x)
-    log_w = log_w.reshape(num_samples, -1)
+    sampler = Objective(num_samples, max_plate_nesting=max_plate_nesting)
+    traces = sampler.traces(model, guide, x)
+    for trace in traces[0]:
+        for name, site in sample_sites(trace):
+            if not (torch.as_tensor(site["scale"]) == 1).all():
+                raise ValueError(f"site {name!r} is scaled (poutine.scale or a subsampled plate); the importance-"
+                                 "sampled log-likelihood needs unscaled log-densities of the data it is given")
+    log_w = sampler._log_weights(traces).reshape(num_samples, -1)
     if log_w.shape[1] != x.shape[0]:
         raise ValueError("importance-sampled log-likelihood needs every site inside a plate over the data's "
                          f"first dimension; got weights of shape {tuple(log_w.shape)} for {x.shape[0]} data")
@@ -80,8 +87,9 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
     :param torch.Tensor data: shape ``(N, ...)``.
     :param int num_samples: ``K`` importance samples per datum.
     :param int batch_size: data per batch.
-    :param int max_elements: bounds ``chunk * batch * data_dim``, the size of the largest
-        tensor (the decoder output), by drawing the ``K`` samples in chunks.
+    :param int max_elements: bounds ``chunk * batch * data_dim`` (the decoder's output; a conv
+        decoder's hidden feature maps can be several times larger) by drawing the ``K``
+        samples in chunks.
     :param int seed: fix the samples drawn (the caller's random stream is left alone).
     :returns: :class:`LogLikelihood`.
     """

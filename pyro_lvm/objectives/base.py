@@ -30,7 +30,12 @@ def _frames(site):
     return {f for f in site["cond_indep_stack"] if f.vectorized}
 
 
-def _sum_except(tensor, keep_dims):
+def _reparameterized(site):
+    return getattr(site["fn"], "has_rsample", False)
+
+
+def sum_except(tensor, keep_dims):
+    """Sum over every dim not in ``keep_dims`` (negative dims), keeping them as size 1."""
     dims = [d for d in range(-tensor.dim(), 0) if d not in keep_dims]
     return tensor.sum(dims, keepdim=True) if dims else tensor
 
@@ -94,6 +99,10 @@ class Objective:
         """``log p(x, z_k) - log q(z_k | x)`` of shape ``(num_particles, *common_plates)``."""
         return self._log_weights(self._traces(model, guide, args, kwargs))
 
+    def traces(self, model, guide, *args, **kwargs):
+        """The ``(model_trace, guide_trace)`` pairs of one call, each site with its ``log_prob``."""
+        return self._traces(model, guide, args, kwargs)
+
     # ---- to be provided by subclasses -------------------------------------------------
     def _loss(self, traces):
         raise NotImplementedError
@@ -105,7 +114,7 @@ class Objective:
 
     def _guess_max_plate_nesting(self, model, guide, args, kwargs):
         """Trace once (without touching the caller's random stream) and count nested plates."""
-        with poutine.block(), torch.no_grad(), torch.random.fork_rng():
+        with poutine.block(), torch.no_grad(), torch.random.fork_rng(devices=[]):
             guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
             model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
         depth = 0
@@ -130,8 +139,11 @@ class Objective:
             check_model_guide_match(model_trace, guide_trace, self.max_plate_nesting or math.inf)
         for trace in (model_trace, guide_trace):
             for _, site in sample_sites(trace):
-                if "log_prob" not in site:
-                    site["log_prob"] = scale_and_mask(site["fn"].log_prob(site["value"]), site["scale"], site["mask"])
+                raw = site["fn"].log_prob(site["value"])
+                site["log_prob"] = scale_and_mask(raw, site["scale"], site["mask"])
+                if trace is guide_trace and not _reparameterized(site):
+                    # score-function factor: masked but not scaled (the cost it multiplies is scaled)
+                    site["score_log_prob"] = scale_and_mask(raw, 1.0, site["mask"])
         return model_trace, guide_trace
 
     def _keep_dims(self, model_trace):
@@ -140,16 +152,24 @@ class Objective:
         common = set.intersection(*(_frames(s) for s in sites)) if sites else set()
         return {f.dim for f in common if f.dim is not None}
 
-    def _log_weights(self, traces):
-        """Per-particle log-weights; particles stacked on dim 0 when not vectorised."""
+    def _log_weights(self, traces, detach_score_sites=False):
+        """Per-particle log-weights; particles stacked on dim 0 when not vectorised.
+
+        :param bool detach_score_sites: drop the pathwise gradient of ``log q`` at
+            non-reparameterised guide sites (it has zero mean under the ELBO; the score-function
+            term carries their gradient).
+        """
         weights = []
         for model_trace, guide_trace in traces:
             keep = self._keep_dims(model_trace)
             log_w = 0.0
             for sign, trace in ((1.0, model_trace), (-1.0, guide_trace)):
                 for _, site in sample_sites(trace):
-                    if not is_identically_zero(site["log_prob"]):
-                        log_w = log_w + sign * _sum_except(site["log_prob"], keep)
+                    log_prob = site["log_prob"]
+                    if detach_score_sites and "score_log_prob" in site:
+                        log_prob = log_prob.detach()
+                    if not is_identically_zero(log_prob):
+                        log_w = log_w + sign * sum_except(log_prob, keep)
             weights.append(torch.as_tensor(log_w))
         return weights[0] if self._vectorized else torch.stack(weights)
 
@@ -169,10 +189,11 @@ class Objective:
     @staticmethod
     def _nonfinite_sites(traces):
         culprits = []
-        for role, trace in zip(("model", "guide"), traces[0]):
-            for name, site in sample_sites(trace):
-                if not torch.isfinite(site["log_prob"]).all():
-                    culprits.append((role, name, _first_nonfinite(site)))
+        for pair in traces:
+            for role, trace in zip(("model", "guide"), pair):
+                for name, site in sample_sites(trace):
+                    if not torch.isfinite(site["log_prob"]).all() and (role, name) not in [c[:2] for c in culprits]:
+                        culprits.append((role, name, _first_nonfinite(site)))
         return culprits
 
     @staticmethod
@@ -188,5 +209,12 @@ class Objective:
     @staticmethod
     def _score_function_sites(guide_trace):
         """Guide sites without a reparameterised sampler (they need score-function terms)."""
-        return [site for _, site in sample_sites(guide_trace)
-                if not site["is_observed"] and not getattr(site["fn"], "has_rsample", False)]
+        return [site for _, site in sample_sites(guide_trace) if "score_log_prob" in site]
+
+    def state_dict(self):
+        """Estimator state that a resumed run must restore (e.g. running baselines); none here."""
+        return {}
+
+    def load_state_dict(self, state):
+        if state:
+            raise ValueError(f"{type(self).__name__} has no state to load, got keys {sorted(state)}")

@@ -36,13 +36,17 @@ def get_objective(name, num_particles=None, **kwargs):
     instance is wrapped by :class:`PyroELBO`.
 
     :param name: objective name or instance.
-    :param int num_particles: samples per datum (default 1, and 5 for ``iwae``/``renyi``).
+    :param int num_particles: samples per datum (default: 1, and 5 for ``iwae``/``renyi``).
     :param kwargs: e.g. ``alpha`` for ``renyi``, ``vectorize_particles``, ``max_plate_nesting``.
     """
-    if isinstance(name, ELBO):
-        return PyroELBO(name)
-    if hasattr(name, "differentiable_loss"):
-        return name
+    if not isinstance(name, str):
+        if num_particles is not None or kwargs:
+            raise TypeError("num_particles and other options only apply when the objective is given by name")
+        if isinstance(name, ELBO):
+            return PyroELBO(name)
+        if hasattr(name, "differentiable_loss") and not isinstance(name, type):
+            return name
+        raise TypeError(f"expected an objective name or instance, got {name!r}")
     try:
         cls = OBJECTIVES[name]
     except KeyError:

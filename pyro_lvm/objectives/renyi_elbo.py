@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from pyro_lvm.objectives.base import Objective, _sum_except
+from pyro_lvm.objectives.base import Objective, sum_except
 
 
 class RenyiBound(Objective):
@@ -22,7 +22,7 @@ class RenyiBound(Objective):
     :param float alpha: the Renyi order, ``alpha != 1``.
     """
 
-    def __init__(self, alpha=0.0, num_particles=2, vectorize_particles=True, max_plate_nesting=None):
+    def __init__(self, alpha=0.0, num_particles=5, vectorize_particles=True, max_plate_nesting=None):
         if alpha == 1:
             raise ValueError("alpha = 1 is the ELBO: use objective 'elbo' instead of 'renyi'")
         super().__init__(num_particles, vectorize_particles, max_plate_nesting)
@@ -48,7 +48,7 @@ class RenyiBound(Objective):
             sites = self._score_function_sites(guide_trace)
             if sites:
                 keep = self._keep_dims(traces[0][0])
-                per_particle.append(sum(_sum_except(site["log_prob"], keep) for site in sites))
+                per_particle.append(sum(sum_except(site["score_log_prob"], keep) for site in sites))
         if not per_particle:
             return None
         if self.alpha != 0:

@@ -18,7 +18,7 @@ class TraceELBO(Objective):
     """
 
     def _loss(self, traces):
-        log_w = self._log_weights(traces)
+        log_w = self._log_weights(traces, detach_score_sites=True)
         loss = -log_w.sum() / self.num_particles
         surrogate, fit_loss = self._score_function_surrogate(traces, log_w)
         if torch.is_tensor(surrogate):  # gradients only: the value stays -ELBO
@@ -40,4 +40,4 @@ class TraceELBO(Objective):
 
     def _score_term(self, site, cost):
         """``(log q(z) * learning signal).sum()`` and a baseline-fitting loss (none here)."""
-        return (site["log_prob"] * cost).sum(), 0.0
+        return (site["score_log_prob"] * cost).sum(), 0.0

@@ -17,19 +17,33 @@ class TraceGraphELBO(TraceELBO):
 
     * ``use_decaying_avg_baseline`` and ``baseline_beta``: a running average of the learning
       signal over batches, :math:`\bar c \leftarrow \beta \bar c + (1 - \beta)\,\mathrm{mean}(c)`;
-    * ``nn_baseline`` (an ``nn.Module``) and ``nn_baseline_input``: an input-dependent baseline
-      trained by least squares on the learning signal (its residual when both are used).
+    * ``nn_baseline`` (an ``nn.Module``) and ``nn_baseline_input``, or a tensor
+      ``baseline_value``: an input-dependent baseline trained by least squares on the learning
+      signal (its residual when an average is used too); it broadcasts against the site.
 
     The learning signal of a site in the data plate is its datum's log-weight (plates give the
     Rao-Blackwellisation). Without baselines this is exactly :class:`TraceELBO`.
     """
 
+    BASELINE_KEYS = {"use_decaying_avg_baseline", "baseline_beta", "nn_baseline", "nn_baseline_input",
+                     "baseline_value"}
+
     def __init__(self, num_particles=1, vectorize_particles=True, max_plate_nesting=None):
         super().__init__(num_particles, vectorize_particles, max_plate_nesting)
         self.averages = {}
 
+    def state_dict(self):
+        return {"averages": {k: v.detach().clone() for k, v in self.averages.items()}}
+
+    def load_state_dict(self, state):
+        self.averages = dict(state.get("averages", {}))
+
     def _score_term(self, site, cost):
         options = site["infer"].get("baseline", {})
+        unknown = set(options) - self.BASELINE_KEYS
+        if unknown:
+            raise ValueError(f"site {site['name']!r} asks for unknown baseline options {sorted(unknown)}; "
+                             f"known: {sorted(self.BASELINE_KEYS)}")
         baseline, fit_loss = 0.0, 0.0
         if options.get("use_decaying_avg_baseline"):
             name, beta = site["name"], options.get("baseline_beta", 0.9)
@@ -38,8 +52,12 @@ class TraceGraphELBO(TraceELBO):
             if torch.is_grad_enabled():  # evaluation passes leave the running average alone
                 batch_mean = cost.mean()
                 self.averages[name] = batch_mean if average is None else beta * average + (1 - beta) * batch_mean
+        predicted = options.get("baseline_value")
         if options.get("nn_baseline") is not None:
-            predicted = options["nn_baseline"](options["nn_baseline_input"]).reshape(cost.shape[-1:])
+            predicted = options["nn_baseline"](options["nn_baseline_input"])
+            if predicted.shape[-1:] == (1,):
+                predicted = predicted.squeeze(-1)
+        if predicted is not None:  # fitted by least squares to what the average leaves over
             fit_loss = (predicted - (cost - baseline)).pow(2).sum()
             baseline = baseline + predicted.detach()
-        return (site["log_prob"] * (cost - baseline)).sum(), fit_loss
+        return (site["score_log_prob"] * (cost - baseline)).sum(), fit_loss

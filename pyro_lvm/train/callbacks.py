@@ -2,7 +2,8 @@
 
 A callback is any callable ``callback(record, state) -> bool | None``; ``record`` is the epoch's
 metrics dict and ``state`` the :class:`~pyro_lvm.train.fit.FitState`. Returning ``True`` stops
-training after this epoch.
+training after this epoch. A callback with ``state_dict``/``load_state_dict`` has its state
+saved in checkpoints and restored on resume.
 """
 import math
 
@@ -23,6 +24,12 @@ class EarlyStopping:
         else:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
+
+    def state_dict(self):
+        return {"best": self.best, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state):
+        self.best, self.bad_epochs = state["best"], state["bad_epochs"]
 
 
 class TimeBudget:

@@ -66,16 +66,20 @@ def as_loader(data, batch_size, shuffle, generator=None):
     raise TypeError(f"expected a tensor or a TensorLoader, got {type(data).__name__}")
 
 
-def _parameters(modules, model, guide, objective, batch):
-    """Module parameters, then any ``pyro.param`` sites outside them, without drawing randomness."""
+def _parameters(modules, model, guide, batch):
+    """Module parameters, then any ``pyro.param`` sites outside them.
+
+    Found by running guide and model once under a param-only trace, without gradients,
+    validation or touching the random stream, so discovery changes no state of the run.
+    """
     params = {id(p): p for m in modules.values() for p in m.parameters() if p.requires_grad}
-    with torch.random.fork_rng(devices=[]):
-        trace = poutine.trace(lambda: objective.differentiable_loss(model, guide, batch),
-                              param_only=True).get_trace()
-    for site in trace.nodes.values():
-        p = site["value"].unconstrained()
-        if p.requires_grad:
-            params.setdefault(id(p), p)
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), pyro.validation_enabled(False):
+        traces = [poutine.trace(fn, param_only=True).get_trace(batch) for fn in (guide, model)]
+    for trace in traces:
+        for site in trace.nodes.values():
+            p = site["value"].unconstrained()
+            if p.requires_grad:
+                params.setdefault(id(p), p)
     return list(params.values())
 
 
@@ -149,10 +153,7 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     first_batch = next(iter(TensorLoader(train_loader.data[: train_loader.batch_size], train_loader.batch_size,
                                          shuffle=False, binarize=getattr(train_loader, "binarize", False),
                                          generator=torch.Generator().manual_seed(seed))))
-    try:
-        params = _parameters(modules, model, guide, objective, first_batch)
-    except NonFiniteLossError as e:
-        raise _stopped(e, "before the first step", checkpoint, saved["epoch"] if saved else 0) from e
+    params = _parameters(modules, model, guide, first_batch)
     optimizer = (optimizer or _adam)(params, lr=lr, betas=betas, eps=eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule) if lr_schedule else None
     state = FitState(optimizer=optimizer, checkpoint=checkpoint)
@@ -161,13 +162,18 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         if scheduler is not None and saved.get("scheduler") is not None:
             scheduler.load_state_dict(saved["scheduler"])
         set_rng_state(saved["rng"], train_loader.generator)
+        if hasattr(objective, "load_state_dict"):
+            objective.load_state_dict(saved.get("objective") or {})
+        for callback, callback_state in zip(callbacks, saved.get("callbacks") or []):
+            if callback_state is not None:
+                callback.load_state_dict(callback_state)
         state.epoch, state.step = saved["epoch"], saved["step"]
         state.history, state.train_seconds = list(saved["history"]), saved["train_seconds"]
 
     for epoch in range(state.epoch, epochs):
         for m in modules.values():
             m.train()
-        start, total = time.perf_counter(), 0.0
+        start, total, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         for i, x in enumerate(bar):
             def closure():
@@ -183,20 +189,25 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
             except NonFiniteLossError as e:
                 raise _stopped(e, f"at epoch {epoch + 1}, step {i + 1}", checkpoint, state.epoch) from e
             total += loss.item()
+            seen += x.shape[0]
             state.step += 1
             if i % 25 == 0:
-                bar.set_postfix(loss=f"{total / ((i + 1) * train_loader.batch_size):.2f}", refresh=False)
+                bar.set_postfix(loss=f"{total / seen:.2f}", refresh=False)
         state.train_seconds += time.perf_counter() - start
-        record = {"epoch": epoch + 1, "train_loss": total / train_loader.dataset_size,
+        _check_parameters(params, epoch, checkpoint, state.epoch)
+        record = {"epoch": epoch + 1, "train_loss": total / max(seen, 1),
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         if scheduler is not None:
             scheduler.step()
         if test_loader is not None:
             for m in modules.values():
                 m.eval()
-            record["test_loss"] = evaluate_loss(model, guide, objective, test_loader, seed)
-            record["test_elbo"] = -(record["test_loss"] if isinstance(objective, (TraceELBO, MeanFieldELBO))
-                                    else evaluate_loss(model, guide, TraceELBO(), test_loader, seed))
+            try:
+                record["test_loss"] = evaluate_loss(model, guide, objective, test_loader, seed)
+                record["test_elbo"] = -(record["test_loss"] if isinstance(objective, (TraceELBO, MeanFieldELBO))
+                                        else evaluate_loss(model, guide, TraceELBO(), test_loader, seed))
+            except NonFiniteLossError as e:
+                raise _stopped(e, f"on the test set after epoch {epoch + 1}", checkpoint, state.epoch) from e
         state.epoch = epoch + 1
         state.history.append(record)
         if progress:
@@ -207,12 +218,21 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
                 "param_store": pyro.get_param_store().get_state(), "optimizer": optimizer.state_dict(),
                 "scheduler": None if scheduler is None else scheduler.state_dict(), "config": config,
                 "rng": rng_state(train_loader.generator), "epoch": state.epoch, "step": state.step,
-                "history": state.history, "train_seconds": state.train_seconds})
+                "history": state.history, "train_seconds": state.train_seconds,
+                "objective": objective.state_dict() if hasattr(objective, "state_dict") else None,
+                "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks]})
         if any([bool(cb(record, state)) for cb in callbacks]):
             break
     for m in modules.values():
         m.eval()
     return FitResult(history=state.history, modules=modules, checkpoint=checkpoint, state=state)
+
+
+def _check_parameters(params, epoch, checkpoint, saved_epoch):
+    """A NaN gradient can leave non-finite parameters behind a finite loss: never save those."""
+    if not all(torch.isfinite(p).all() for p in params):
+        error = NonFiniteLossError("parameters became non-finite (a NaN or infinite gradient)")
+        raise _stopped(error, f"during epoch {epoch + 1}", checkpoint, saved_epoch)
 
 
 def _stopped(error, where, checkpoint, epoch):

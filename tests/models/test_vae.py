@@ -52,8 +52,12 @@ def test_gaussian_likelihood_is_a_normalised_sum_over_pixels(float64):
 
 
 def test_gaussian_vae_learns_its_scale():
-    vae = VAE(latent_dim=2, hidden=(8,), likelihood="gaussian", gaussian_scale=0.5)
-    assert any(p is vae.likelihood.log_scale for p in vae.parameters())
+    from pyro_lvm.train import fit
+
+    vae = VAE(latent_dim=2, hidden=(8,), likelihood="gaussian", gaussian_scale=2.0)
+    x = 0.5 + 0.05 * torch.randn(64, 1, 28, 28)  # residuals of ~0.05, far below the initial scale of 2
+    fit(vae.model, vae.guide, "elbo", x, epochs=20, batch_size=64, lr=0.05, progress=False)
+    assert vae.likelihood.scale.item() < 1.0
 
 
 def test_register_params_makes_stock_svi_train_the_networks():

@@ -1,6 +1,7 @@
 """Degenerate and shared cases where our objectives must equal Pyro's own, value and gradient."""
 import pyro
 import pyro.distributions as dist
+import pyro.poutine as poutine
 import pytest
 import torch
 from pyro.infer import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
@@ -84,11 +85,51 @@ def test_renyi_with_one_particle_equals_elbo(float64):
             assert torch.allclose(g1, g2, rtol=1e-10)
 
 
-def test_unvectorized_particles_match_vectorized_in_expectation_shape(float64):
+def test_unvectorized_particles_agree_with_vectorized_in_expectation(float64):
     model, guide = _linear_pair()
     x = torch.randn(5, 3)
-    objective = get_objective("iwae", num_particles=4, vectorize_particles=False)
-    log_w = objective.log_weights(model, guide, x)
-    assert log_w.shape == (4, 5)
-    vectorized = get_objective("iwae", num_particles=4).log_weights(model, guide, x)
-    assert vectorized.shape == (4, 5)
+    estimates = {}
+    for vectorize in (True, False):
+        objective = get_objective("iwae", num_particles=4, vectorize_particles=vectorize)
+        assert objective.log_weights(model, guide, x).shape == (4, 5)
+        values = torch.tensor([objective.loss(model, guide, x) for _ in range(300)])
+        estimates[vectorize] = (values.mean().item(), values.std().item() / 300 ** 0.5)
+    (m1, s1), (m2, s2) = estimates[True], estimates[False]
+    assert abs(m1 - m2) < 4 * (s1 ** 2 + s2 ** 2) ** 0.5
+
+
+def _discrete_pair(scale):
+    """A Bernoulli latent per datum, with learnable prior, likelihood and guide; scaled by ``scale``."""
+
+    def model(x):
+        p = pyro.param("p_logit", torch.tensor(0.3))
+        w = pyro.param("w", torch.tensor([1.5, -0.5]))
+        with poutine.scale(scale=scale), pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Bernoulli(logits=p))
+            pyro.sample("x", dist.Normal(w[0] * z + w[1], 1.0), obs=x)
+
+    def guide(x):
+        a = pyro.param("a", torch.tensor([0.2, -0.1]))
+        with poutine.scale(scale=scale), pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Bernoulli(logits=a[0] * x + a[1]))
+
+    return model, guide
+
+
+@pytest.mark.parametrize("scale", [1.0, 5.0])
+def test_discrete_site_gradients_match_pyro_trace_elbo(float64, scale):
+    model, guide = _discrete_pair(scale)
+    x = torch.randn(6)
+    names = ("p_logit", "w", "a")
+
+    def value_and_grads(fn):
+        pyro.set_rng_seed(7)
+        loss = fn()
+        return loss.item(), torch.autograd.grad(loss, [pyro.param(n).unconstrained() for n in names])
+
+    ours = value_and_grads(lambda: get_objective("elbo", num_particles=4).differentiable_loss(model, guide, x))
+    theirs = value_and_grads(lambda: Trace_ELBO(num_particles=4, vectorize_particles=True,
+                                                max_plate_nesting=1).differentiable_loss(model, guide, x))
+    assert ours[0] == pytest.approx(theirs[0], rel=1e-12)
+    for g1, g2 in zip(ours[1], theirs[1]):
+        assert torch.allclose(g1, g2, rtol=1e-10, atol=1e-12)

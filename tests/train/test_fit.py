@@ -8,7 +8,7 @@ import torch
 from pyro_lvm.data import TensorLoader
 from pyro_lvm.errors import CheckpointError, NonFiniteLossError
 from pyro_lvm.guides import AmortizedNormalGuide
-from pyro_lvm.models import VAE, LinearGaussian
+from pyro_lvm.models import VAE, BernoulliLatentModel, LinearGaussian
 from pyro_lvm.nn import MLPEncoder
 from pyro_lvm.objectives import get_objective
 from pyro_lvm.train import EarlyStopping, ExponentialDecay, evaluate_loss, fit, load_checkpoint
@@ -43,22 +43,43 @@ def test_fit_lowers_the_loss_of_ppca(float64):
     assert -truth.log_prob(x).mean().item() == pytest.approx(exact_per_datum, abs=0.1)
 
 
-def test_resume_is_bit_for_bit(tmp_path):
-    x, test = _data(), _data(32, seed=1)
-    loader = lambda: TensorLoader(x, 32, binarize=False)  # noqa: E731
-    straight = _vae()
-    full = fit(straight.model, straight.guide, "iwae", loader(), test, epochs=3, progress=False, seed=3,
-               checkpoint=str(tmp_path / "a.pt"))
-    first = _vae()
-    fit(first.model, first.guide, "iwae", loader(), test, epochs=2, progress=False, seed=3,
-        checkpoint=str(tmp_path / "b.pt"))
-    resumed = _vae()  # fresh weights: everything must come from the checkpoint
-    out = fit(resumed.model, resumed.guide, "iwae", loader(), test, epochs=3, progress=False, seed=3,
-              checkpoint=str(tmp_path / "b.pt"), resume=True)
+def _bernoulli_latent():
+    torch.manual_seed(1)
+    return BernoulliLatentModel(input_shape=(1, 28, 28), latent_dim=4, decoder_hidden=(8,), baseline="both",
+                                baseline_hidden=(4,))
+
+
+RESUME_CASES = {
+    # model factory, objective factory, binarize the loader on the fly, callbacks factory
+    "vae-iwae": (_vae, lambda: "iwae", False, lambda: []),
+    "vae-dynamic-binarization": (_vae, lambda: "elbo", True, lambda: []),
+    "bernoulli-tracegraph-baselines": (_bernoulli_latent, lambda: get_objective("tracegraph"), False, lambda: []),
+    "vae-early-stopping": (_vae, lambda: "elbo", False,
+                           lambda: [EarlyStopping(monitor="train_loss", patience=2, min_delta=3.0)]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESUME_CASES))
+def test_resume_is_bit_for_bit(tmp_path, case):
+    make_model, make_objective, binarize, make_callbacks = RESUME_CASES[case]
+    x = torch.rand(96, 1, 28, 28) if binarize else _data()
+    test = _data(32, seed=1)
+
+    def run(epochs, path, resume=False):
+        module = make_model()  # fresh weights: on resume everything must come from the checkpoint
+        result = fit(module.model, module.guide, make_objective(), TensorLoader(x, 32, binarize=binarize), test,
+                     epochs=epochs, progress=False, seed=3, checkpoint=str(tmp_path / path), resume=resume,
+                     callbacks=make_callbacks())
+        return module, result
+
+    straight, full = run(6, "a.pt")
+    run(2, "b.pt")
+    resumed, out = run(6, "b.pt", resume=True)
     for p, q in zip(_params(straight), _params(resumed)):
         assert torch.equal(p, q)
+    assert len(out.history) == len(full.history)
     for ours, theirs in zip(out.history, full.history):
-        for key in ("epoch", "train_loss", "test_loss", "lr"):
+        for key in ("epoch", "train_loss", "test_loss", "test_elbo", "lr"):
             assert ours[key] == theirs[key], key
 
 
@@ -95,23 +116,46 @@ def test_corrupt_missing_and_mismatched_checkpoints(tmp_path):
         load_checkpoint(path)
 
 
-def test_nan_stops_training_names_the_site_and_keeps_the_checkpoint(tmp_path):
+def test_nan_mid_training_names_the_site_and_keeps_the_checkpoint(tmp_path):
     x = _data()
     path = str(tmp_path / "nan.pt")
     vae = _vae()
-    fit(vae.model, vae.guide, "elbo", x, epochs=1, progress=False, checkpoint=path)
+    fit(vae.model, vae.guide, "elbo", x, epochs=1, batch_size=32, progress=False, checkpoint=path)
     digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    with torch.no_grad():
-        vae.decoder.net[-1].bias.fill_(float("nan"))
-    with pytest.raises(NonFiniteLossError, match=r"model site 'x'.*untouched") as info:
-        fit(vae.model, vae.guide, "elbo", x, epochs=3, progress=False, checkpoint=path)
+    calls = {"n": 0}
+
+    def poisoned_model(data):
+        calls["n"] += 1
+        if calls["n"] == 3:  # one param-discovery pass, then the second step of epoch 2
+            with torch.no_grad():
+                vae.decoder.net[-1].bias.fill_(float("nan"))
+        vae.model(data)
+
+    with pytest.raises(NonFiniteLossError, match=r"model site 'x'.*epoch 2, step 2.*epoch 1\) is untouched") as info:
+        fit(poisoned_model, vae.guide, "elbo", x, epochs=3, batch_size=32, progress=False, checkpoint=path,
+            resume=True, modules={"model": vae})
     assert "x" in info.value.sites
     assert hashlib.sha256(open(path, "rb").read()).hexdigest() == digest
+
+
+def test_nan_in_the_guide_is_named_even_with_validation_on():
+    vae = _vae()
     with torch.no_grad():
         vae.encoder.head.loc.bias.fill_(float("nan"))
-    with pytest.raises(NonFiniteLossError, match=r"guide site 'z'.*loc"):
-        fit(vae.model, vae.guide, "elbo", x, epochs=1, progress=False)
-    assert os.path.exists(path)
+    with pytest.raises(NonFiniteLossError, match=r"guide site 'z'.*loc.*epoch 1, step 1"):
+        fit(vae.model, vae.guide, "elbo", _data(), epochs=1, progress=False)
+
+
+def test_nan_gradient_behind_a_finite_loss_never_reaches_the_checkpoint(tmp_path):
+    x = _data(32)
+    path = str(tmp_path / "grad.pt")
+    vae = _vae()
+    fit(vae.model, vae.guide, "elbo", x, epochs=1, batch_size=32, progress=False, checkpoint=path)
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    vae.decoder.net[-1].bias.register_hook(lambda grad: grad * float("nan"))
+    with pytest.raises(NonFiniteLossError, match="parameters became non-finite.*untouched"):
+        fit(vae.model, vae.guide, "elbo", x, epochs=2, batch_size=32, progress=False, checkpoint=path, resume=True)
+    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == digest
 
 
 def test_callbacks_can_stop_training():
