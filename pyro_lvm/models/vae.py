@@ -8,7 +8,7 @@ and amortised guide :math:`q_\phi(z|x) = \mathcal N(\mu_\phi(x), \mathrm{diag}\,
 The model and the guide share the site names ``"z"`` (latent) and ``"x"`` (observation) inside a
 ``pyro.plate("data")``, so any objective in :mod:`pyro_lvm.objectives` trains the pair.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import pyro
 import pyro.distributions as dist
@@ -46,7 +46,6 @@ class VAEConfig:
     likelihood: str = "bernoulli"
     gaussian_scale: float = 0.1
     learn_scale: bool = True
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -19,8 +19,8 @@ class MeanFieldELBO(Objective):
     def _loss(self, traces):
         elbo = 0.0
         for model_trace, guide_trace in traces:
-            if self._score_function_sites(guide_trace):
-                names = [s["name"] for s in self._score_function_sites(guide_trace)]
+            names = [s["name"] for s in self._score_function_sites(guide_trace)]
+            if names:
                 raise ValueError(f"objective 'meanfield' needs reparameterised guide sites; {names} are not. "
                                  "Use objective 'elbo' for discrete latents.")
             for name, site in sample_sites(model_trace):
