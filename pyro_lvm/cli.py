@@ -3,7 +3,8 @@
 ``pyro-lvm train vae --data auto --objective iwae --particles 5 --epochs 10 --out runs/vae``
 trains into a run folder (resuming if it holds a checkpoint) and prints the test
 log-likelihood table; ``pyro-lvm evaluate runs/vae --samples 5000`` re-evaluates it.
-``pyro-lvm train vqvae ...`` trains the VQ-VAE of :mod:`pyro_lvm.vqvae`.
+``pyro-lvm train vqvae ...`` trains the VQ-VAE of :mod:`pyro_lvm.vqvae` (and ``evaluate`` knows
+its run folders).
 """
 import argparse
 import json
@@ -86,10 +87,30 @@ def _train_vae(args):
     return summary
 
 
+def _is_vqvae_run(run_dir):
+    """Whether a run folder's checkpoint was written by :mod:`pyro_lvm.vqvae`."""
+    import os
+
+    import torch
+
+    path = os.path.join(run_dir, "checkpoint.pt")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # missing or corrupt: the VAE loader reports it with the right message
+        return False
+    return isinstance(state, dict) and state.get("format") == "pyro_lvm.vqvae.checkpoint"
+
+
 def run(argv=None):
     """Parse ``argv`` and run the command; returns its summary (for tests and scripts)."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "evaluate" and _is_vqvae_run(args.run_dir):
+            from pyro_lvm.vqvae.cli import run_evaluate
+
+            evaluation = run_evaluate(args.run_dir, args)
+            print(json.dumps(evaluation, indent=2, default=str))
+            return evaluation
         if args.command == "evaluate":
             from pyro_lvm.runs import evaluate_run, format_evaluation
 

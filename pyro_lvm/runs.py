@@ -6,7 +6,6 @@ A run folder holds ``checkpoint.pt`` (everything to resume or rebuild the model)
 command runs; the library pieces it composes are usable on their own (see ``examples/vae.py``).
 """
 import csv
-import json
 import os
 import time
 
@@ -15,6 +14,7 @@ import torch
 
 from pyro_lvm.data import load_dataset
 from pyro_lvm.errors import CheckpointError
+from pyro_lvm.files import write_json as _write_json
 from pyro_lvm.evaluate import elbo_terms, log_likelihood
 from pyro_lvm.models import VAE, VAEConfig
 from pyro_lvm.objectives import get_objective
@@ -172,10 +172,3 @@ def write_figures(out, vae, test, history, num_images=64):
     if history:
         plot_history(history, os.path.join(out, "loss.png"), keys=["train_loss", "test_loss"],
                      ylabel="loss (nats per image)", title="training curve")
-
-
-def _write_json(path, payload):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)

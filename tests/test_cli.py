@@ -45,3 +45,13 @@ def test_named_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", str(tmp_path / "bad")])
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_vqvae_through_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
+    out = str(tmp_path / "vq")
+    run(["train", "vqvae", "--smoke", "--out", out])
+    for name in ("checkpoint.pt", "metrics.json", "reconstructions.png", "samples.png", "codebook_usage.png"):
+        assert os.path.exists(os.path.join(out, name)), name
+    evaluation = run(["evaluate", out])
+    assert "mse" in json.dumps(evaluation).lower()

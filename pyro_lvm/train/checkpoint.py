@@ -15,6 +15,7 @@ import pyro
 import torch
 
 from pyro_lvm.errors import CheckpointError
+from pyro_lvm.files import atomic_write
 
 FORMAT = "pyro-lvm-checkpoint"
 VERSION = 1
@@ -22,18 +23,7 @@ VERSION = 1
 
 def save_checkpoint(path, state):
     """Atomically write ``state`` (a dict) to ``path`` with the format header added."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_write(path, lambda f: torch.save({"format": FORMAT, "version": VERSION, **state}, f))
 
 
 def load_checkpoint(path):

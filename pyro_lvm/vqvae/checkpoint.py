@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, Optional
 import torch
 
 from pyro_lvm.errors import CheckpointError
+from pyro_lvm.files import atomic_write
 from pyro_lvm.vqvae.model import MODEL_KINDS, VQVAEConfig, model_kind
 from pyro_lvm.vqvae.prior import CodePrior
 
@@ -43,11 +44,7 @@ def save_checkpoint(path, model, prior=None, metadata=None):
         "prior_state": prior.state_dict() if prior is not None else None,
         "metadata": metadata if metadata is not None else {},
     }
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 
 def _load_state(module, state, path, what):

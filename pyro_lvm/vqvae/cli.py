@@ -26,6 +26,7 @@ import torch
 
 from pyro_lvm.errors import CheckpointError
 from pyro_lvm.plots import plot_history
+from pyro_lvm.files import write_json as _write_json
 from pyro_lvm.vqvae.checkpoint import load_checkpoint, save_checkpoint
 from pyro_lvm.vqvae.datasets import load_images
 from pyro_lvm.vqvae.evaluate import (bits_per_dim, evaluate_reconstruction, fit_decoder_scale,
@@ -120,13 +121,6 @@ def config_from_settings(settings, input_shape):
         commitment_cost=settings["commitment_cost"], ema=settings["ema"], decay=settings["decay"],
         kmeans_init=settings["kmeans_init"],
         restart_after=settings["restart_after"] if settings["restarts"] else None)
-
-
-def _write_json(path, value):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2)
-    os.replace(tmp, path)
 
 
 def _mean(rows, key):

@@ -135,9 +135,10 @@ def _reconstructions(model, loader, max_images):
 
 def fit_decoder_scale(model, loader, max_images=2000):
     r"""The :math:`\log\sigma` that maximises the discretised Gaussian likelihood of (at most
-    ``max_images``) images from ``loader``, by a grid search over :math:`\sigma \in [10^{-3}, 1]`."""
+    ``max_images``) images from ``loader``, by a grid search over :math:`\sigma \in [10^{-3}, 10]`
+    (steps of 10% in :math:`\sigma`)."""
     x, mean = _reconstructions(model, loader, max_images)
-    grid = torch.linspace(math.log(1e-3), 0.0, 70)
+    grid = torch.linspace(math.log(1e-3), math.log(10.0), 97)
     scores = torch.stack([discretized_gaussian_log_prob(x, mean, s).sum() for s in grid])
     return float(grid[scores.argmax()])
 

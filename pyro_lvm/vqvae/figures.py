@@ -47,8 +47,15 @@ def plot_codebook_usage(usages, path, title=None, labels=None):
     for ax, usage, name in zip(axes[0], usages, names):
         summary = usage.summary()
         counts = usage.counts.sort(descending=True).values.float()
-        ax.bar(range(len(counts)), counts.clamp_min(0.5).numpy(), width=1.0, color="tab:blue")
-        ax.set_yscale("log")
+        used = summary["codes_used"]
+        ax.bar(range(used), counts[:used].numpy(), width=1.0, color="tab:blue")
+        if used < usage.num_codes:
+            ax.axvspan(used - 0.5, usage.num_codes - 0.5, color="tab:red", alpha=0.15,
+                       label="dead: never assigned")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_xlim(-0.5, usage.num_codes - 0.5)
+        if used:
+            ax.set_yscale("log")
         ax.set_xlabel(f"{name}, most to least used")
         ax.set_ylabel("assignments")
         ax.set_title(f"{summary['codes_used']}/{usage.num_codes} used, "

@@ -35,10 +35,12 @@ class VQOutput(NamedTuple):
     :ivar quantized: :math:`z_q` with the input's shape ``(N, D, *spatial)``; its value is the
         chosen codebook vectors, its gradient passes straight through to the input.
     :ivar indices: chosen code per position, ``(N, *spatial)``, dtype long.
-    :ivar loss: the quantizer's part of the training loss (what to add to the reconstruction term).
-    :ivar codebook_loss: :math:`\\|\\mathrm{sg}[z_e] - e\\|_2^2`, mean over elements.
-    :ivar commitment_loss: :math:`\\|z_e - \\mathrm{sg}[e]\\|_2^2`, mean over elements
-        (not yet multiplied by :math:`\\beta`).
+    :ivar loss: the quantizer's part of the training loss, eq. 3 of van den Oord et al. (2017)
+        without its first (reconstruction) term.
+    :ivar codebook_loss: :math:`\\|\\mathrm{sg}[z_e] - e\\|_2^2`, the second term of eq. 3 (the
+        codebook moves towards the encoder outputs), mean over elements.
+    :ivar commitment_loss: :math:`\\|z_e - \\mathrm{sg}[e]\\|_2^2`, the third term of eq. 3 before
+        its weight :math:`\\beta` (the encoder commits to its codes), mean over elements.
     :ivar perplexity: :math:`\\exp(-\\sum_k p_k \\log p_k)` of this batch's code frequencies.
     :ivar counts: uses of each code in this batch, shape ``(K,)``.
     """

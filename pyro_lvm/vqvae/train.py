@@ -12,10 +12,20 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from pyro_lvm.errors import NonFiniteLossError
 from pyro_lvm.vqvae.evaluate import (code_batches, evaluate_reconstruction, images_of,
                                      level_prefixes, prior_nll)
 from pyro_lvm.vqvae.health import CodebookUsage
 from pyro_lvm.vqvae.model import evaluating
+
+
+def _finite(loss, where):
+    """The loss as a float, or a :class:`~pyro_lvm.errors.NonFiniteLossError` saying where it broke."""
+    value = loss.item()
+    if not math.isfinite(value):
+        raise NonFiniteLossError(f"the training loss became {value} ({where}); "
+                                 f"try a smaller learning rate")
+    return value
 
 
 def _restarts(model):
@@ -36,12 +46,13 @@ def train_epoch(model, loader, optimizer, progress=False, description="train"):
     for batch in bar:
         x = images_of(batch)
         out = model(x)
+        loss = _finite(out.loss, f"{description}, after {seen} images")
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         optimizer.step()
         n = x.shape[0]
         seen += n
-        sums["train_loss"] += out.loss.item() * n
+        sums["train_loss"] += loss * n
         sums["train_mse"] += out.reconstruction_loss.item() * n
         sums["codebook_loss"] += sum(q.codebook_loss.item() for q in out.quantizer_outputs) * n
         sums["commitment_loss"] += sum(q.commitment_loss.item() for q in out.quantizer_outputs) * n
@@ -49,7 +60,7 @@ def train_epoch(model, loader, optimizer, progress=False, description="train"):
             usages = [CodebookUsage(q.counts.numel()) for q in out.quantizer_outputs]
         for usage, q in zip(usages, out.quantizer_outputs):
             usage.update(q.counts)
-        bar.set_postfix(loss=f"{out.loss.item():.4f}")
+        bar.set_postfix(loss=f"{loss:.4f}")
     if not seen:
         raise ValueError("the training loader yielded no images")
     row = {key: value / seen for key, value in sums.items()}
@@ -77,19 +88,32 @@ def fit_vqvae(model, train_loader, epochs, lr=1e-3, test_loader=None, progress=T
         codebook usage, and test metrics).
     """
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    history = _epoch_loop(
+        epochs, history, "vq-vae epochs", progress,
+        lambda epoch: train_epoch(model, train_loader, optimizer, progress, f"epoch {epoch}")[0],
+        None if test_loader is None else lambda: evaluate_reconstruction(model, test_loader)[0],
+        on_epoch_end, shown=("test_mse", "train_mse"))
+    model.eval()
+    return history
+
+
+def _epoch_loop(epochs, history, description, progress, train, evaluate, on_epoch_end, shown):
+    """Call ``train(epoch)`` for each epoch after those in ``history``, then ``evaluate()``;
+    time the training part, keep the rows and pass each to ``on_epoch_end``.
+    The first of the ``shown`` keys found in a row goes on the progress bar."""
     history = list(history or [])
-    epoch_bar = tqdm(range(len(history) + 1, epochs + 1), desc="vq-vae epochs", disable=not progress)
-    for epoch in epoch_bar:
+    bar = tqdm(range(len(history) + 1, epochs + 1), desc=description, disable=not progress)
+    for epoch in bar:
         start = time.perf_counter()
-        row, _ = train_epoch(model, train_loader, optimizer, progress, f"epoch {epoch}")
-        row = {"epoch": epoch, "seconds": time.perf_counter() - start, **row}
-        if test_loader is not None:
-            row.update(evaluate_reconstruction(model, test_loader)[0])
+        row = {"epoch": epoch, **train(epoch)}
+        row["seconds"] = time.perf_counter() - start
+        if evaluate is not None:
+            row.update(evaluate())
         history.append(row)
-        epoch_bar.set_postfix(mse=f"{row.get('test_mse', row['train_mse']):.4f}")
+        key = next(k for k in shown if k in row)
+        bar.set_postfix({key: f"{row[key]:.4g}"})
         if on_epoch_end is not None:
             on_epoch_end(row)
-    model.eval()
     return history
 
 
@@ -120,28 +144,28 @@ def fit_prior(prior, train_codes, epochs, test_codes=None, batch_size=128, lr=1e
     optimizer = optimizer or torch.optim.Adam(prior.parameters(), lr=lr)
     generator = generator or torch.Generator().manual_seed(seed)
     positions = sum(c[0].numel() for c in train_codes)
-    history = list(history or [])
-    epoch_bar = tqdm(range(len(history) + 1, epochs + 1), desc="prior epochs", disable=not progress)
-    for epoch in epoch_bar:
-        start, total, seen = time.perf_counter(), 0.0, 0
+    steps = math.ceil(train_codes[0].shape[0] / batch_size)
+
+    def train(epoch):
+        total, seen = 0.0, 0
         prior.train()
         batches = code_batches(train_codes, batch_size, shuffle=True, generator=generator)
         for batch in tqdm(batches, desc=f"prior epoch {epoch}", leave=False, disable=not progress,
-                          total=math.ceil(train_codes[0].shape[0] / batch_size)):
+                          total=steps):
             nats = sum(F.cross_entropy(logits, c, reduction="sum")
                        for logits, c in zip(prior(batch), batch))
+            total += _finite(nats, f"prior epoch {epoch}, after {seen} code maps")
             optimizer.zero_grad(set_to_none=True)
             (nats / (batch[0].shape[0] * positions)).backward()
             optimizer.step()
-            total += nats.item()
             seen += batch[0].shape[0]
-        row = {"epoch": epoch, "seconds": time.perf_counter() - start,
-               "train_bits_per_code": total / (seen * positions * math.log(2))}
-        if test_codes is not None:
-            row.update({"test_" + k: v for k, v in prior_nll(prior, test_codes).items()})
-        history.append(row)
-        epoch_bar.set_postfix(bits=f"{row.get('test_bits_per_code', row['train_bits_per_code']):.3f}")
-        if on_epoch_end is not None:
-            on_epoch_end(row)
+        return {"train_bits_per_code": total / (seen * positions * math.log(2))}
+
+    def evaluate():
+        return {"test_" + k: v for k, v in prior_nll(prior, test_codes).items()}
+
+    history = _epoch_loop(epochs, history, "prior epochs", progress, train,
+                          None if test_codes is None else evaluate, on_epoch_end,
+                          shown=("test_bits_per_code", "train_bits_per_code"))
     prior.eval()
     return history
