@@ -3,6 +3,7 @@
 ``pyro-lvm train vae --data auto --objective iwae --particles 5 --epochs 10 --out runs/vae``
 trains into a run folder (resuming if it holds a checkpoint) and prints the test
 log-likelihood table; ``pyro-lvm evaluate runs/vae --samples 5000`` re-evaluates it.
+``pyro-lvm train gmm ...`` fits a Gaussian mixture (enumerated assignments, EM beside it);
 ``pyro-lvm train vqvae ...`` trains the VQ-VAE of :mod:`pyro_lvm.vqvae` (and ``evaluate`` knows
 its run folders).
 """
@@ -53,6 +54,9 @@ def build_parser():
     train = commands.add_parser("train", help="train a model into a run folder")
     models = train.add_subparsers(dest="model", required=True)
     _add_vae_arguments(models.add_parser("vae", help="Gaussian VAE (Pyro model/guide pair)"))
+    from pyro_lvm.gmm_runs import add_gmm_arguments
+
+    add_gmm_arguments(models.add_parser("gmm", help="Gaussian mixture, assignments enumerated (with an EM baseline)"))
     try:
         from pyro_lvm.vqvae.cli import add_train_arguments
     except ImportError:  # pragma: no cover - the VQ-VAE package is optional at import time
@@ -120,6 +124,10 @@ def run(argv=None):
             return evaluation
         if args.model == "vae":
             return _train_vae(args)
+        if args.model == "gmm":
+            from pyro_lvm.gmm_runs import run_gmm
+
+            return run_gmm(args)
         from pyro_lvm.vqvae.cli import run_train
 
         summary = run_train(args)

@@ -8,6 +8,7 @@ assignment, learned ellipses) and ``gmm.json``; ``--nuts`` adds a NUTS run of th
 with its ArviZ summary and ``gmm_trace.png``. The pieces are usable on their own (see
 ``examples/gmm.py``).
 """
+import argparse
 import json
 import math
 import os
@@ -29,6 +30,8 @@ from pyro_lvm.models.gmm import GaussianMixture, match_components  # noqa: E402
 from pyro_lvm.models.gmm_em import fit_em, random_params, sample_mixture  # noqa: E402
 from pyro_lvm.train import fit  # noqa: E402
 
+SMOKE = {"points": 400, "max_iter": 50, "nuts_points": 100, "nuts_samples": 20}
+
 
 @dataclass
 class SVIResult:
@@ -36,7 +39,7 @@ class SVIResult:
 
     :ivar float log_likelihood: exact mean log-likelihood per point at the end.
     :ivar list history: mean log-likelihood per point at every objective evaluation (L-BFGS)
-        or per epoch (Adam).
+        or per epoch (Adam); with a prior, the mean log joint including it.
     :ivar int iterations: optimizer iterations (L-BFGS) or epochs (Adam).
     :ivar int evaluations: evaluations of the objective and its gradient.
     """
@@ -49,35 +52,43 @@ class SVIResult:
     history: list = field(default_factory=list)
 
 
-def fit_lbfgs(mixture, x, tol=1e-7, max_iter=500, history_size=20, progress=False):
+def fit_lbfgs(mixture, x, tol=1e-7, relative=True, max_iter=500, history_size=20, progress=False):
     r"""Full-batch L-BFGS on ``TraceEnum_ELBO``: the exact log-likelihood, assignments summed out.
 
-    The objective is scaled to :math:`-\ell(\theta) / |\ell(\theta_0)|` (:math:`\ell` the mean
-    log-likelihood per point, :math:`\theta_0` the start) with ``poutine.scale``, so L-BFGS's own
-    stopping rule reads as a relative one: stop when an iteration changes the log-likelihood by
-    less than ``tol`` relative to its starting value, or moves no coordinate by more than
-    ``tol`` (coordinates are in standard errors after :meth:`GaussianMixture.initialize`).
-    A strong-Wolfe line search picks each step.
+    The objective is scaled with ``poutine.scale`` to :math:`-L(\theta)/S`, the summed
+    log-likelihood :math:`L` over :math:`S = N |\ell(\theta_0)|` (``relative``; :math:`\ell` the
+    mean per point at the start, estimated on at most 20000 points) or over :math:`S = N`, and
+    the coordinates are rescaled there (:meth:`GaussianMixture.set_params` with curvature
+    :math:`N_k / S`) so that its Hessian is about the identity. L-BFGS with a strong-Wolfe line
+    search then stops when an iteration changes the mean log-likelihood by less than ``tol``
+    relative to its start (or, with ``relative=False``, by less than ``tol`` nats per point), or
+    when the predicted change or the step is that small.
 
     :param GaussianMixture mixture: initialised (see :meth:`GaussianMixture.initialize`).
     :returns: :class:`SVIResult`.
     """
     start = time.perf_counter()
     x = mixture.validate_data(x).to(mixture.step.dtype)
-    start_ll = mixture.log_likelihood(x).mean().item()
-    unit = len(x) * max(abs(start_ll), 1e-3)
+    n = len(x)
+    unit = n
+    if relative:
+        unit *= max(abs(mixture.log_likelihood(x[:: max(1, n // 20000)]).mean().item()), 1e-3)
+    params = mixture.params()
+    mixture.set_params(params, curvature=n * params.weights / unit)
     model = poutine.scale(mixture.model, scale=1.0 / unit)
     elbo = TraceEnum_ELBO(max_plate_nesting=1)
     optimizer = torch.optim.LBFGS(mixture.parameters(), lr=1.0, max_iter=max_iter, max_eval=2 * max_iter,
                                   tolerance_grad=0.0, tolerance_change=tol, history_size=history_size,
                                   line_search_fn="strong_wolfe")
-    history = []
+    history, last_point = [], None
     with tqdm(desc="L-BFGS", disable=not progress, leave=False) as bar:
         def closure():
+            nonlocal last_point
             optimizer.zero_grad(set_to_none=True)
             loss = elbo.differentiable_loss(model, mixture.guide, x)
             loss.backward()
-            history.append(-loss.item() * unit / len(x))
+            history.append(-loss.item() * unit / n)
+            last_point = _flat(mixture)
             bar.update()
             bar.set_postfix(log_lik=f"{history[-1]:.6g}", refresh=False)
             return loss
@@ -85,9 +96,16 @@ def fit_lbfgs(mixture, x, tol=1e-7, max_iter=500, history_size=20, progress=Fals
         optimizer.step(closure)
     state = optimizer.state[optimizer.param_groups[0]["params"][0]]
     iterations = state.get("n_iter", 0)
-    final = mixture.log_likelihood(x).mean().item()
+    if mixture.prior is None and torch.equal(last_point, _flat(mixture)):
+        final = history[-1]  # the line search's last evaluation is where it stopped
+    else:
+        final = mixture.log_likelihood(x).mean().item()
     return SVIResult(final, iterations, state.get("func_evals", len(history)), iterations < max_iter,
                      time.perf_counter() - start, history)
+
+
+def _flat(module):
+    return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
 
 
 def fit_adam(mixture, x, epochs=100, batch_size=1024, lr=0.05, progress=False, seed=0):
@@ -138,7 +156,7 @@ def plot_mixture(x, labels, params, path, title=None, truth=None):
     x, labels = x.detach().cpu(), labels.detach().cpu()
     fig, ax = plt.subplots(figsize=(6, 5.5), dpi=100)
     cmap = plt.get_cmap("tab10")
-    ax.scatter(x[:, 0], x[:, 1], c=[cmap(int(k) % 10) for k in labels], s=4, alpha=0.5, linewidths=0)
+    ax.scatter(x[:, 0], x[:, 1], c=(labels % 10).numpy(), cmap=cmap, vmin=0, vmax=9, s=4, alpha=0.5, linewidths=0)
     for mixture, style in ((truth, "--"), (params, "-")):
         if mixture is None:
             continue
@@ -146,7 +164,9 @@ def plot_mixture(x, labels, params, path, title=None, truth=None):
             _ellipses(ax, mixture.locs[k, :2], mixture.covariances[k, :2, :2], cmap(k % 10), style)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_title(title or "points coloured by assignment; learned 1- and 2-sigma ellipses")
+    default = "points coloured by assignment;\nlearned 1- and 2-sigma ellipses" + (
+        " (solid), true ones (dashed)" if truth is not None else "")
+    ax.set_title(title or default, fontsize=10)
     ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -180,7 +200,8 @@ def add_gmm_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=256, help="Adam only")
     parser.add_argument("--lr", type=float, default=0.05, help="Adam only")
     parser.add_argument("--nuts", action="store_true", help="also sample the Bayesian model with NUTS")
-    parser.add_argument("--nuts-samples", type=int, default=200)
+    parser.add_argument("--nuts-points", type=int, default=500, help="NUTS sees the first this many points")
+    parser.add_argument("--nuts-samples", type=int, default=200, help="draws per chain (and as many warm-up)")
     parser.add_argument("--nuts-chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="folder for gmm.png, gmm.json (and gmm_trace.png)")
@@ -196,15 +217,16 @@ def run_gmm(args):
         the truth, the SVI fit and EM, the fits' iterations and seconds, the files written and,
         with ``--nuts``, the R-hat and ESS summary.
     """
-    points, nuts_samples = (min(args.points, 400), min(args.nuts_samples, 30)) if args.smoke else \
-        (args.points, args.nuts_samples)
+    if args.smoke:
+        args = argparse.Namespace(**{**vars(args), **{k: min(getattr(args, k), v) for k, v in SMOKE.items()}})
+    points = args.points
     progress = not args.no_progress
     pyro.set_rng_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     truth = random_params(args.components, args.dim, args.covariance, args.spread, generator, torch.float64)
     x, _ = sample_mixture(truth, points, generator)
     mixture = GaussianMixture(args.components, args.dim, args.covariance, dtype=torch.float64)
-    mixture.initialize(x, restarts=args.restarts, generator=generator, precondition=args.optimizer == "lbfgs")
+    mixture.initialize(x, restarts=args.restarts, generator=generator)
     start_params = mixture.params()
     if args.optimizer == "lbfgs":
         svi = fit_lbfgs(mixture, x, tol=args.tol, max_iter=args.max_iter, progress=progress)
@@ -217,8 +239,8 @@ def run_gmm(args):
     true_ll = GaussianMixture.from_params(truth, reg_covar=0.0).log_likelihood(x).mean().item()
     os.makedirs(args.out, exist_ok=True)
     plot = plot_mixture(x, mixture.assign(x), fitted, os.path.join(args.out, "gmm.png"), truth=truth,
-                        title=f"K={args.components}, N={points}: infer_discrete assignments, learned (solid) "
-                              "and true (dashed) ellipses")
+                        title=f"K={args.components}, N={points}: infer_discrete assignments,\n"
+                              "learned (solid) and true (dashed) 1- and 2-sigma ellipses")
     print(table)
     print(f"mean log-likelihood per point: truth {true_ll:.5f}, SVI ({args.optimizer}) {svi.log_likelihood:.5f} "
           f"in {svi.iterations} iterations, EM {em.log_likelihood:.5f} in {em.iterations} iterations")
@@ -227,7 +249,7 @@ def run_gmm(args):
                        "iterations": svi.iterations, "evaluations": svi.evaluations, "seconds": svi.seconds},
                "em": {"log_likelihood": em.log_likelihood, "iterations": em.iterations, "seconds": em.seconds}}
     if args.nuts:
-        summary["nuts"] = _run_nuts(args, x, start_params, nuts_samples, progress)
+        summary["nuts"] = _run_nuts(args, x, start_params, progress)
         summary["files"].append(summary["nuts"]["trace_plot"])
         print("NUTS: max R-hat {max_rhat:.3f}, min bulk ESS {min_ess_bulk:.0f}, trace plot {trace_plot}".format(
             **summary["nuts"]))
@@ -236,11 +258,12 @@ def run_gmm(args):
     return summary
 
 
-def _run_nuts(args, x, start_params, num_samples, progress):
+def _run_nuts(args, x, start_params, progress):
     from pyro_lvm.evaluate.mcmc import sample_gmm_posterior
 
-    result = sample_gmm_posterior(x, args.components, covariance="diag", num_samples=num_samples,
-                                  warmup_steps=num_samples, num_chains=args.nuts_chains, seed=args.seed,
-                                  init=start_params, progress=progress,
-                                  trace_plot=os.path.join(args.out, "gmm_trace.png"))
+    result = sample_gmm_posterior(x[: args.nuts_points], args.components, covariance="diag",
+                                  num_samples=args.nuts_samples, warmup_steps=args.nuts_samples,
+                                  num_chains=args.nuts_chains, seed=args.seed, init=start_params, progress=progress,
+                                  trace_plot=os.path.join(args.out, "gmm_trace.png"),
+                                  max_tree_depth=5 if args.smoke else 8)
     return result.summary

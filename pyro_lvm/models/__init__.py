@@ -1,8 +1,14 @@
 """Pyro models. Each exposes ``model(x)`` with named sites shared by its guides."""
+from pyro_lvm.models.bernoulli import BernoulliLatentModel
+from pyro_lvm.models.gmm import (BayesianGaussianMixture, GaussianComponents, GaussianMixture, GMMPrior,
+                                 match_components, site_values)
+from pyro_lvm.models.gmm_em import (EMResult, MixtureParams, fit_em, initial_params, kmeans_plusplus,
+                                    random_params, sample_mixture)
 from pyro_lvm.models.likelihoods import BernoulliLikelihood, GaussianLikelihood, make_likelihood
 from pyro_lvm.models.linear_gaussian import LinearGaussian
-from pyro_lvm.models.bernoulli import BernoulliLatentModel
 from pyro_lvm.models.vae import VAE, VAEConfig
 
-__all__ = ["BernoulliLatentModel", "BernoulliLikelihood", "GaussianLikelihood", "LinearGaussian", "VAE", "VAEConfig",
-           "make_likelihood"]
+__all__ = ["BayesianGaussianMixture", "BernoulliLatentModel", "BernoulliLikelihood", "EMResult", "GMMPrior",
+           "GaussianComponents", "GaussianLikelihood", "GaussianMixture", "LinearGaussian", "MixtureParams", "VAE",
+           "VAEConfig", "fit_em", "initial_params", "kmeans_plusplus", "make_likelihood", "match_components",
+           "random_params", "sample_mixture", "site_values"]

@@ -38,15 +38,71 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
+from pyro.distributions import TorchDistribution, constraints
 from pyro.infer import infer_discrete
 from pyro.infer.autoguide import AutoNormal, init_to_median, init_to_value
 from pyro.ops.indexing import Vindex
 from torch import nn
 
-from pyro_lvm.models.gmm_em import (COVARIANCES, MixtureParams, check_data, initial_params, log_weights,
-                                    sample_mixture)
+from pyro_lvm.models.gmm_em import (COVARIANCES, MixtureParams, check_data, component_log_prob, initial_params,
+                                    log_weights, sample_mixture)
 
 ASSIGNMENT, OBS = "assignment", "x"
+
+
+class GaussianComponents(TorchDistribution):
+    r""":math:`x \sim \mathcal N(\mu_z, \Sigma_z)` given component indices :math:`z`, sampled or enumerated.
+
+    The density of indexing a ``MultivariateNormal`` (or a diagonal ``Normal``) by ``z``, computed
+    the other way round: :meth:`log_prob` scores the data under all :math:`K` components with one
+    whitening product each (:func:`~pyro_lvm.models.gmm_em.component_log_prob`), then picks
+    component :math:`z` for each point. Under parallel enumeration ``z`` is ``arange(K)`` in a
+    dimension left of the data plate, so this avoids the ``(K, N, D)`` intermediates of the
+    indexed distribution, which dominate the cost of a full-batch step.
+
+    :param torch.Tensor locs: ``(K, D)``.
+    :param torch.Tensor scale: standard deviations ``(K, D)`` or Cholesky factors ``(K, D, D)``.
+    :param torch.Tensor z: component indices; its shape is the batch shape.
+    """
+
+    arg_constraints = {}
+    support = constraints.real_vector
+
+    def __init__(self, locs, scale, z, validate_args=None):
+        if locs.dim() != 2 or scale.dim() not in (2, 3):
+            raise ValueError(f"expected locs (K, D) and scale (K, D) or (K, D, D), got {tuple(locs.shape)} "
+                             f"and {tuple(scale.shape)}")
+        self.locs, self.scale, self.z = locs, scale, z
+        super().__init__(z.shape, locs.shape[-1:], validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(GaussianComponents, _instance)
+        new.locs, new.scale, new.z = self.locs, self.scale, self.z.expand(batch_shape)
+        super(GaussianComponents, new).__init__(torch.Size(batch_shape), self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        if value.dim() != 2:
+            raise ValueError(f"GaussianComponents scores data of shape (N, D), got {tuple(value.shape)}")
+        table = component_log_prob(value, self.locs, self.scale)  # (N, K)
+        if self._is_enumeration():
+            return table.T.expand(self.batch_shape)  # z = arange(K) down the enumeration dimension
+        return Vindex(table)[torch.arange(len(value)), self.z]
+
+    def _is_enumeration(self):
+        z, k = self.z, self.locs.shape[0]
+        return (z.dim() == 2 and z.shape[0] == k and z.stride(-1) == 0
+                and torch.equal(z[:, 0], torch.arange(k, device=z.device)))
+
+    def sample(self, sample_shape=torch.Size()):
+        z = self.z.expand(torch.Size(sample_shape) + self.batch_shape)
+        noise = torch.randn(z.shape + self.event_shape, dtype=self.locs.dtype)
+        if self.scale.dim() == 2:
+            return (self.locs[z] + self.scale[z] * noise).detach()
+        return (self.locs[z] + (self.scale[z] @ noise.unsqueeze(-1)).squeeze(-1)).detach()
 
 
 def observe_mixture(x, logits, locs, scale):
@@ -56,15 +112,9 @@ def observe_mixture(x, logits, locs, scale):
     :param torch.Tensor locs: ``(K, D)``.
     :param torch.Tensor scale: standard deviations ``(K, D)`` or Cholesky factors ``(K, D, D)``.
     """
-    diagonal = scale.dim() == locs.dim()
     with pyro.plate("data", x.shape[0]):
         z = pyro.sample(ASSIGNMENT, dist.Categorical(logits=logits), infer={"enumerate": "parallel"})
-        loc = Vindex(locs)[..., z, :]
-        if diagonal:
-            component = dist.Normal(loc, Vindex(scale)[..., z, :]).to_event(1)
-        else:
-            component = dist.MultivariateNormal(loc, scale_tril=Vindex(scale)[..., z, :, :])
-        pyro.sample(OBS, component, obs=x)
+        pyro.sample(OBS, GaussianComponents(locs, scale, z), obs=x)
 
 
 def _check_covariance(covariance):
@@ -140,11 +190,12 @@ class GaussianMixture(nn.Module):
     The parameters are stored relative to reference values in units of fixed steps:
     :math:`\mu_k = \bar\mu_k + h_k \bar L_k u_k`, :math:`L_k = \bar L_k T_k` with
     :math:`T_k` lower-triangular (off-diagonal :math:`h_k c`, diagonal :math:`e^{h_k c / \sqrt2}`)
-    and logits :math:`\bar\ell_k + h_k v_k`. By default the reference is the origin, the identity
-    and :math:`h_k = 1`. :meth:`set_params` with ``counts`` (or :meth:`initialize`) moves the
-    reference to the given parameters and sets :math:`h_k = 1/\sqrt{N_k}`, so one unit of every
-    coordinate is about one standard error there: a fixed diagonal preconditioner that keeps
-    full-batch L-BFGS well scaled. It changes the coordinates, not the model.
+    and logits :math:`\bar\ell_k + h_k v_k`. By default the reference is random means, unit
+    covariances and equal weights, with :math:`h_k = 1`. :meth:`set_params` moves the reference to
+    given parameters and, given the objective's curvature, sets :math:`h_k` so that one unit of
+    every coordinate is about one standard error there (:math:`h_k = 1/\sqrt{N_k}` for the summed
+    log-likelihood): a fixed diagonal preconditioner that keeps full-batch L-BFGS well scaled.
+    It changes the coordinates, not the model.
 
     :param int num_components: ``K``.
     :param int data_dim: ``D``.
@@ -180,7 +231,7 @@ class GaussianMixture(nn.Module):
         return mixture
 
     def constrained_params(self):
-        """The current :class:`MixtureParams`, differentiable in the module's parameters."""
+        """``(params, logits)``: the current :class:`MixtureParams` and weight logits, differentiable."""
         h = self.step
         logits = self.ref_logits + h * self.logit_coords
         if self.covariance == "diag":
@@ -205,38 +256,49 @@ class GaussianMixture(nn.Module):
         return self.constrained_params()[0]
 
     @torch.no_grad()
-    def set_params(self, params, counts=None):
-        r"""Hold ``params``; with ``counts`` (:math:`N_k`, shape ``(K,)``) also rescale the coordinates.
+    def set_params(self, params, curvature=None):
+        r"""Hold ``params`` (covariances including ``reg_covar``), coordinates reset to zero there.
 
-        With ``counts`` the reference becomes ``params`` and every step :math:`h_k = 1/\sqrt{N_k}`
-        (see the class docstring); without, the steps are kept and the coordinates are solved for.
-        ``reg_covar`` is added on top of the given covariances.
+        :param curvature: optional :math:`c_k`, shape ``(K,)``: the curvature of the objective per
+            unit of each component's coordinates, e.g. :math:`N_k = N \pi_k` for the summed
+            log-likelihood. The steps become :math:`h_k = 1/\sqrt{c_k}`, so the objective's Hessian
+            is about the identity here (the Fisher information of well-separated components).
+            Without it the steps are kept.
         """
         if (params.num_components, params.data_dim, params.covariance) != (
                 self.num_components, self.data_dim, self.covariance):
             raise ValueError(f"params are K={params.num_components}, D={params.data_dim}, {params.covariance}; "
                              f"the mixture is K={self.num_components}, D={self.data_dim}, {self.covariance}")
         params = params.to(self.step.dtype)
-        if counts is not None:
-            self.step.copy_(torch.as_tensor(counts, dtype=self.step.dtype).clamp_min(1.0).rsqrt())
+        if curvature is not None:
+            curvature = torch.as_tensor(curvature, dtype=self.step.dtype)
+            self.step.copy_(curvature.clamp_min(torch.finfo(self.step.dtype).eps * curvature.max()).rsqrt())
         self.ref_logits.copy_(log_weights(params.weights))
         self.ref_locs.copy_(params.locs)
-        self.ref_scale.copy_(params.scale)
+        self.ref_scale.copy_(self._without_ridge(params.scale))
         for p in (self.logit_coords, self.loc_coords, self.scale_coords):
             p.zero_()
 
-    def initialize(self, x, restarts=3, generator=None, precondition=True):
+    def _without_ridge(self, scale):
+        """The factor whose covariance plus ``reg_covar`` gives ``scale`` (``scale`` itself if none is)."""
+        if self.covariance == "diag":
+            variances = scale.pow(2) - self.reg_covar
+            return torch.where(variances > 0, variances.clamp_min(0).sqrt(), scale)
+        eye = torch.eye(self.data_dim, dtype=scale.dtype)
+        factor, info = torch.linalg.cholesky_ex(scale @ scale.mT - self.reg_covar * eye)
+        return torch.where((info == 0).view(-1, 1, 1), factor, scale)
+
+    def initialize(self, x, restarts=3, generator=None):
         """Start from the best of ``restarts`` k-means++ seedings by exact log-likelihood.
 
-        See :func:`~pyro_lvm.models.gmm_em.initial_params`. With ``precondition`` the coordinates
-        are rescaled to standard errors at the start (see :meth:`set_params`).
+        See :func:`~pyro_lvm.models.gmm_em.initial_params`.
 
         :returns: the mean log-likelihood per point at the start.
         """
         x = self.validate_data(x)
         params, ll = initial_params(x.to(self.step.dtype), self.num_components, self.covariance, restarts,
                                     self.reg_covar, generator)
-        self.set_params(params, counts=len(x) * params.weights if precondition else None)
+        self.set_params(params)
         return ll
 
     def validate_data(self, x):
@@ -255,7 +317,7 @@ class GaussianMixture(nn.Module):
 
     @torch.no_grad()
     def log_joint(self, x):
-        r""":math:`\log \pi_k + \log \mathcal N(x_n; \mu_k, \Sigma_k)`, shape ``(N, K)``, read off an enumerated trace."""
+        r""":math:`\log \pi_k + \log \mathcal N(x_n; \mu_k, \Sigma_k)`, shape ``(N, K)``, from an enumerated trace."""
         x = self.validate_data(x).to(self.step.dtype)
         trace = poutine.trace(poutine.enum(self.model, first_available_dim=-2)).get_trace(x)
         joint = sum(trace.nodes[name]["fn"].log_prob(trace.nodes[name]["value"]) for name in (ASSIGNMENT, OBS))
@@ -274,6 +336,8 @@ class GaussianMixture(nn.Module):
     def assign(self, x, temperature=0):
         """Component of each point by ``infer_discrete``: the MAP at temperature 0, a posterior draw at 1."""
         x = self.validate_data(x).to(self.step.dtype)
+        if self.num_components == 1:  # nothing to enumerate: Pyro would leave the site unsampled
+            return torch.zeros(len(x), dtype=torch.long)
         model = infer_discrete(self.model, first_available_dim=-2, temperature=temperature)
         return poutine.trace(model).get_trace(x).nodes[ASSIGNMENT]["value"]
 
@@ -298,9 +362,11 @@ class BayesianGaussianMixture:
 
     @property
     def sites(self):
+        """The global sample sites."""
         return ("weights", "locs", "scales") + (("corr_chol",) if self.covariance == "full" else ())
 
     def model(self, x):
+        """Priors on the global sites, then the data with the assignment enumerated."""
         priors = self.prior.distributions(self.num_components, self.data_dim, self.covariance, x)
         weights = pyro.sample("weights", priors["weights"])
         with pyro.plate("components", self.num_components):
