@@ -17,6 +17,7 @@ from pyro.infer.util import is_validation_enabled
 from torch import nn
 
 from pyro_lvm.models.likelihoods import make_likelihood
+from pyro_lvm.models.plates import data_plate
 from pyro_lvm.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 
 
@@ -118,8 +119,9 @@ class VAE(nn.Module):
         if self.register_params:
             pyro.module("decoder", self.decoder)
             pyro.module("likelihood", self.likelihood)
-        with pyro.plate("data", x.shape[0]):
-            prior = dist.Normal(x.new_zeros(()), x.new_ones(())).expand([self.config.latent_dim]).to_event(1)
+        with data_plate(x):
+            shape = (x.shape[0], self.config.latent_dim)
+            prior = dist.Normal(x.new_zeros(()).expand(shape), x.new_ones(()).expand(shape)).to_event(1)
             z = pyro.sample(self.latent_site, prior)
             pyro.sample(self.obs_site, self.likelihood(self.decoder(z), self._event_dim), obs=x)
 
@@ -127,7 +129,7 @@ class VAE(nn.Module):
         """q(z|x): a diagonal Normal whose parameters come from the encoder."""
         if self.register_params:
             pyro.module("encoder", self.encoder)
-        with pyro.plate("data", x.shape[0]):
+        with data_plate(x):
             loc, scale = self.encoder(x)
             pyro.sample(self.latent_site, dist.Normal(loc, scale).to_event(1))
 
