@@ -150,9 +150,9 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     _validate_data(modules, train_loader)
 
     saved = _load_for_resume(checkpoint, modules, config) if resume else None
-    first_batch = next(iter(TensorLoader(train_loader.data[: train_loader.batch_size], train_loader.batch_size,
-                                         shuffle=False, binarize=getattr(train_loader, "binarize", False),
-                                         generator=torch.Generator().manual_seed(seed))))
+    first_batch = train_loader.data[: train_loader.batch_size]  # only to find the parameters
+    if getattr(train_loader, "binarize", False):
+        first_batch = torch.bernoulli(first_batch, generator=torch.Generator().manual_seed(seed))
     params = _parameters(modules, model, guide, first_batch)
     optimizer = (optimizer or _adam)(params, lr=lr, betas=betas, eps=eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule) if lr_schedule else None
