@@ -3,7 +3,7 @@ r"""The ELBO split into reconstruction and KL terms,
 .. math:: \mathcal L(x) = \underbrace{\mathbb E_q[\log p(x|z)]}_{\text{reconstruction}}
           - \underbrace{\mathrm{KL}(q(z|x)\,\|\,p(z))}_{\text{KL}},
 
-with the KL in closed form where Pyro registers it, else estimated from the samples.
+with the KL in closed form where Pyro registers it (and finite), else estimated from the samples.
 """
 import torch
 from pyro.distributions.kl import kl_divergence
@@ -31,11 +31,15 @@ def elbo_terms(model, guide, data, num_samples=1, batch_size=500, seed=0):
                         recon += site["log_prob"].sum().item() / num_samples
                         continue
                     q_site = guide_trace.nodes[name]
+                    sampled = q_site["log_prob"] - site["log_prob"]
                     try:
                         term = scale_and_mask(kl_divergence(q_site["fn"], site["fn"]), q_site["scale"],
                                               q_site["mask"])
+                        # torch's closed forms can overflow for saturated logits; the sampled
+                        # estimate stays unbiased there
+                        term = torch.where(torch.isfinite(term), term, sampled)
                     except NotImplementedError:
-                        term = q_site["log_prob"] - site["log_prob"]
+                        term = sampled
                     kl += term.sum().item() / num_samples
     n = len(data)
     return {"reconstruction": recon / n, "kl": kl / n, "elbo": (recon - kl) / n}
