@@ -1,6 +1,5 @@
 """The fit loop: learning, bit-for-bit resume, checkpoints and NaN handling."""
 import hashlib
-import os
 
 import pytest
 import torch
