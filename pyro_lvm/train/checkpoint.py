@@ -1,56 +1,105 @@
-"""Checkpoints that hold everything needed to resume training bit for bit.
+"""Checkpoints of :func:`~pyro_lvm.train.fit` that resume training bit for bit.
 
-A checkpoint is one ``torch.save`` file with: module state dicts (parameters and buffers),
-Pyro's param store, the optimizer and scheduler states, the run's config, the RNG states
-(torch, the data loader's generator, numpy, python) and the history so far. Files are written
-to a temporary name and renamed into place, so an interrupted write never replaces a good file.
+A checkpoint (kind ``"fit"`` of :mod:`pyro_lvm.serialization`) holds module state dicts
+(parameters and buffers), Pyro's param store, the optimizer and scheduler states, the run's
+config, the random states (torch, the data loader's generator, numpy, python) and the history so
+far, all as tensors and plain values so that loading it runs no code. Pyro's parameter
+constraints are objects; they are stored as their class name and attributes and rebuilt only
+from the classes of ``torch.distributions.constraints`` and ``pyro.distributions.constraints``.
+Files are written to a temporary name and renamed into place, so an interrupted write never
+replaces a good file.
 """
-import os
-import pickle
 import random
-import zipfile
 
-import numpy as np
 import pyro
+import pyro.distributions.constraints as pyro_constraints
 import torch
+import torch.distributions.constraints as torch_constraints
 
 from pyro_lvm.errors import CheckpointError
-from pyro_lvm.files import atomic_write
+from pyro_lvm.serialization import load_state, numpy_rng_state, save_state, set_numpy_rng_state
 
-FORMAT = "pyro-lvm-checkpoint"
-VERSION = 1
+KIND = "fit"
+
+
+def _constraint_classes():
+    classes = {}
+    for module in (torch_constraints, pyro_constraints):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, torch_constraints.Constraint):
+                classes.setdefault(value.__name__, value)
+    return classes
+
+
+_CONSTRAINTS = _constraint_classes()
+
+
+def encode_constraint(constraint):
+    """A constraint as ``{"class": name, "attrs": {...}}`` of plain values and tensors."""
+    name = type(constraint).__name__
+    if _CONSTRAINTS.get(name) is not type(constraint):
+        raise TypeError(f"cannot store constraint {constraint!r}: only those of torch.distributions.constraints "
+                        "and pyro.distributions.constraints are stored")
+    attrs = {k: encode_constraint(v) if isinstance(v, torch_constraints.Constraint) else v
+             for k, v in vars(constraint).items()}
+    return {"class": name, "attrs": attrs}
+
+
+def decode_constraint(spec):
+    """Rebuild what :func:`encode_constraint` stored (only from the known constraint classes)."""
+    cls = _CONSTRAINTS.get(spec.get("class")) if isinstance(spec, dict) else None
+    if cls is None:
+        raise CheckpointError(f"unknown parameter constraint {spec!r} in checkpoint")
+    constraint = cls.__new__(cls)
+    constraint.__dict__.update({k: decode_constraint(v) if isinstance(v, dict) and "class" in v else v
+                                for k, v in spec["attrs"].items()})
+    return constraint
+
+
+def param_store_state():
+    """Pyro's param store as ``{"params": {name: tensor}, "constraints": {name: spec}}``."""
+    store = pyro.get_param_store()
+    state = store.get_state()
+    try:
+        return {"params": {k: v.detach().clone() for k, v in state["params"].items()},
+                "constraints": {k: encode_constraint(c) for k, c in state["constraints"].items()}}
+    except TypeError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def set_param_store_state(state):
+    """Restore what :func:`param_store_state` returned into Pyro's param store."""
+    params = {k: v.requires_grad_() if v.is_floating_point() else v for k, v in state["params"].items()}
+    pyro.get_param_store().set_state(
+        {"params": params, "constraints": {k: decode_constraint(c) for k, c in state["constraints"].items()}})
 
 
 def save_checkpoint(path, state):
-    """Atomically write ``state`` (a dict) to ``path`` with the format header added."""
-    return atomic_write(path, lambda f: torch.save({"format": FORMAT, "version": VERSION, **state}, f))
+    """Atomically write ``state`` (a dict of tensors and plain values) to ``path``."""
+    try:
+        return save_state(path, KIND, state)
+    except TypeError as e:
+        raise CheckpointError(f"cannot write checkpoint {path}: {e}") from None
 
 
 def load_checkpoint(path):
-    """Read a checkpoint, raising :class:`CheckpointError` that names what is wrong."""
-    if not os.path.exists(path):
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}: {e})") from e
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a pyro-lvm checkpoint")
-    if state.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint {path} has version {state.get('version')}, expected {VERSION}")
-    return state
+    """Read a training checkpoint safely, raising :class:`CheckpointError` that names what is wrong."""
+    return load_state(path, KIND)[1]
 
 
 def rng_state(generator=None):
     """The random states that a resumed run must restore."""
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+    version, internal, gauss = random.getstate()
+    return {"torch": torch.get_rng_state(), "numpy": numpy_rng_state(),
+            "python": [version, list(internal), gauss],
             "loader": None if generator is None else generator.get_state()}
 
 
 def set_rng_state(state, generator=None):
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    set_numpy_rng_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     if generator is not None and state.get("loader") is not None:
         generator.set_state(state["loader"])
 
@@ -73,4 +122,4 @@ def load_modules(modules, state, path="checkpoint"):
             raise CheckpointError(f"{path} does not match module {name!r}: {detail}")
         module.load_state_dict(saved[name])
     if state.get("param_store") is not None:
-        pyro.get_param_store().set_state(state["param_store"])
+        set_param_store_state(state["param_store"])

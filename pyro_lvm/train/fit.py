@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from pyro_lvm.data import TensorLoader
 from pyro_lvm.errors import CheckpointError, NonFiniteLossError
 from pyro_lvm.objectives import MeanFieldELBO, TraceELBO, get_objective
-from pyro_lvm.train.checkpoint import (load_checkpoint, load_modules, rng_state, save_checkpoint,
-                                       set_rng_state)
+from pyro_lvm.train.checkpoint import (load_checkpoint, load_modules, param_store_state, rng_state,
+                                       save_checkpoint, set_rng_state)
 
 
 @dataclass
@@ -215,7 +215,8 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         if checkpoint:
             save_checkpoint(checkpoint, {
                 "modules": {n: m.state_dict() for n, m in modules.items()},
-                "param_store": pyro.get_param_store().get_state(), "optimizer": optimizer.state_dict(),
+                "param_store": param_store_state(), "optimizer": optimizer.state_dict(),
+                "architectures": architectures(modules),
                 "scheduler": None if scheduler is None else scheduler.state_dict(), "config": config,
                 "rng": rng_state(train_loader.generator), "epoch": state.epoch, "step": state.step,
                 "history": state.history, "train_seconds": state.train_seconds,
@@ -236,8 +237,12 @@ def _check_parameters(params, epoch, checkpoint, saved_epoch):
 
 
 def _stopped(error, where, checkpoint, epoch):
-    kept = f"the last checkpoint {checkpoint} (epoch {epoch}) is untouched" if checkpoint \
-        else "no checkpoint was being written"
+    if not checkpoint:
+        kept = "no checkpoint was being written"
+    elif epoch == 0:
+        kept = f"no checkpoint exists yet (none is written before the first epoch ends; {checkpoint} was not created)"
+    else:
+        kept = f"the last checkpoint {checkpoint} (epoch {epoch}) is untouched"
     return NonFiniteLossError(f"{error} {where}; training stopped and {kept}", error.sites)
 
 
@@ -250,4 +255,13 @@ def _load_for_resume(checkpoint, modules, config):
         raise CheckpointError(f"checkpoint {checkpoint} was written with a different config (differs in {diff}); "
                               "use a new output folder or the same settings")
     load_modules(modules, saved, checkpoint)
+    print(f"resuming from epoch {saved['epoch']} ({checkpoint})", flush=True)
     return saved
+
+
+def architectures(modules):
+    """``name -> {"class", "config"}`` for the modules that can be rebuilt from a plain config
+    (those with ``to_config()``, e.g. :class:`~pyro_lvm.models.VAE`); stored in checkpoints so
+    that a trained model loads in one call whatever name ``fit`` gave it."""
+    return {name: {"class": type(m).__name__, "config": m.to_config()}
+            for name, m in modules.items() if callable(getattr(m, "to_config", None))}

@@ -1,8 +1,9 @@
 """Save and load a trained VQ-VAE (or plain autoencoder) with its prior in one file.
 
-The file is a dict of plain Python values and tensors, readable with
-``torch.load(..., weights_only=True)``: the model's kind, config and state, the prior's config and
-state (or ``None``) and free-form metadata such as the training history.
+The file is a checkpoint of kind ``"vqvae"`` in the package's one format
+(:mod:`pyro_lvm.serialization`: tensors and plain values only, loaded with
+``weights_only=True`` and checked against a digest): the model's kind, config and state, the
+prior's config and state (or ``None``) and metadata such as the training history.
 """
 import os
 from typing import Any, NamedTuple, Optional
@@ -10,13 +11,12 @@ from typing import Any, NamedTuple, Optional
 import torch
 
 from pyro_lvm.errors import CheckpointError
-from pyro_lvm.files import atomic_write
+from pyro_lvm.serialization import load_state, save_state
 from pyro_lvm.vqvae.model import MODEL_KINDS, VQVAEConfig, model_kind
 from pyro_lvm.vqvae.prior import CodePrior
 
-FORMAT = "pyro_lvm.vqvae.checkpoint"
-VERSION = 1
-_REQUIRED = ("format", "version", "model_kind", "model_config", "model_state",
+KIND = "vqvae"
+_REQUIRED = ("model_kind", "model_config", "model_state",
              "prior_config", "prior_state", "metadata")
 
 
@@ -35,8 +35,6 @@ def save_checkpoint(path, model, prior=None, metadata=None):
     :returns: the path written.
     """
     state = {
-        "format": FORMAT,
-        "version": VERSION,
         "model_kind": model_kind(model),
         "model_config": model.config.to_dict(),
         "model_state": model.state_dict(),
@@ -44,7 +42,10 @@ def save_checkpoint(path, model, prior=None, metadata=None):
         "prior_state": prior.state_dict() if prior is not None else None,
         "metadata": metadata if metadata is not None else {},
     }
-    return atomic_write(path, lambda f: torch.save(state, f))
+    try:
+        return save_state(path, KIND, state)
+    except TypeError as err:
+        raise CheckpointError(f"cannot write checkpoint {path}: {err}") from None
 
 
 def _load_state(module, state, path, what):
@@ -61,22 +62,12 @@ def load_checkpoint(path, map_location="cpu"):
         checkpoint of this package, naming the file and the problem.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"no VQ-VAE checkpoint at {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises many types for a damaged file
-        raise CheckpointError(f"checkpoint {path} could not be read (corrupt or truncated?): "
-                              f"{type(err).__name__}: {err}") from err
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path} is not a pyro_lvm VQ-VAE checkpoint "
-                              f"(expected format tag {FORMAT!r})")
+    _, state = load_state(path, KIND, map_location)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} does not hold a VQ-VAE state")
     missing = [key for key in _REQUIRED if key not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path} is missing entries: {', '.join(missing)}")
-    if state["version"] > VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {state['version']}, newer "
-                              f"than this code reads ({VERSION})")
     if state["model_kind"] not in MODEL_KINDS:
         raise CheckpointError(f"checkpoint {path} holds an unknown model kind {state['model_kind']!r}")
     try:
