@@ -55,6 +55,19 @@ class BernoulliLatentModel(nn.Module):
         self.baseline_net = MLP([data_dim, *baseline_hidden, 1], act=activation) \
             if baseline in ("neural", "both") else None
         self._event_dim = len(self.input_shape)
+        self._config = {"input_shape": list(self.input_shape), "latent_dim": latent_dim,
+                        "decoder_hidden": list(decoder_hidden), "encoder_hidden": list(encoder_hidden),
+                        "activation": activation, "baseline": baseline, "baseline_beta": baseline_beta,
+                        "baseline_hidden": list(baseline_hidden)}
+
+    def to_config(self):
+        """The constructor's arguments as a plain dict (:meth:`from_config` rebuilds the model)."""
+        return dict(self._config)
+
+    @classmethod
+    def from_config(cls, config):
+        """A new, untrained model with the arguments :meth:`to_config` described."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
 
     # ---- Pyro model/guide pair --------------------------------------------------------
     def _check(self, x):

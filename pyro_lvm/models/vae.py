@@ -133,6 +133,15 @@ class VAE(nn.Module):
             loc, scale = self.encoder(x)
             pyro.sample(self.latent_site, dist.Normal(loc, scale).to_event(1))
 
+    def to_config(self):
+        """The architecture as a plain dict (:meth:`from_config` rebuilds the model from it)."""
+        return self.config.to_dict()
+
+    @classmethod
+    def from_config(cls, config):
+        """A new, untrained model of the architecture :meth:`to_config` described."""
+        return cls(VAEConfig.from_dict(config))
+
     def validate_data(self, x):
         """Check a whole data tensor once (shape and support) before training."""
         self._check_shape(x[:1])
