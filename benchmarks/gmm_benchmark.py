@@ -8,7 +8,7 @@ and fitted with full covariances in float64 by
 ``svi``
     :meth:`GaussianMixture.initialize` (best of ``--restarts`` k-means++ seedings by exact
     log-likelihood, each followed by one hard-assignment moment estimate, no iterations) then
-    :func:`pyro_lvm.gmm_runs.fit_lbfgs`: full-batch L-BFGS (strong Wolfe) on ``TraceEnum_ELBO`` with
+    :func:`pyro_lvm.train.mixture.fit_lbfgs`: full-batch L-BFGS (strong Wolfe) on ``TraceEnum_ELBO`` with
     the assignment enumerated, coordinates preconditioned once at the start.
 ``em``
     the same initialisation, then :func:`pyro_lvm.models.gmm_em.fit_em` (closed-form E and M steps).
@@ -36,7 +36,7 @@ import pyro  # noqa: E402
 import torch  # noqa: E402
 
 from common import environment, print_table, write_json  # noqa: E402
-from pyro_lvm.gmm_runs import fit_lbfgs  # noqa: E402
+from pyro_lvm.train.mixture import fit_lbfgs  # noqa: E402
 from pyro_lvm.models.gmm import GaussianMixture  # noqa: E402
 from pyro_lvm.models.gmm_em import MixtureParams, fit_em, log_likelihood, random_params, sample_mixture  # noqa: E402
 

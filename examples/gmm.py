@@ -15,7 +15,9 @@ import os
 import pyro
 import torch
 
-from pyro_lvm.gmm_runs import fit_lbfgs, parameter_table, plot_mixture
+from pyro_lvm.plots import plot_mixture
+from pyro_lvm.runs.gmm import parameter_table
+from pyro_lvm.train.mixture import fit_lbfgs
 from pyro_lvm.models.gmm import GaussianMixture
 from pyro_lvm.models.gmm_em import fit_em, random_params, sample_mixture
 

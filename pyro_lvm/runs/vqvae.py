@@ -1,112 +1,175 @@
-"""Command-line training and evaluation of a VQ-VAE with its PixelCNN prior.
-
-:func:`add_train_arguments` and :func:`run_train` are what ``pyro-lvm train vqvae ...`` calls;
-``python -m pyro_lvm.vqvae.cli train|evaluate ...`` runs the same code on its own.
+"""``pyro-lvm train vqvae``: a VQ-VAE with its PixelCNN prior over codes (:mod:`pyro_lvm.vqvae`).
 
 A run folder (``--out``) ends up holding:
 
+- ``config.json``: the run kind, every setting, the data set and its size, the versions;
 - ``metrics.json``: ``{"vqvae": [...], "prior": [...]}``, one row per epoch, rewritten after
   every epoch;
 - ``checkpoint.pt``: model, prior and metadata (see :mod:`pyro_lvm.vqvae.checkpoint`), rewritten
   after every epoch;
-- ``evaluation.json``: the final test metrics, also returned by :func:`run_train` (and
-  rewritten by :func:`run_evaluate`);
+- ``evaluation_images{N}_seed{S}.json``: the test metrics on N test images, from training or
+  from ``pyro-lvm evaluate`` (each setting its own file);
 - ``reconstructions.png``, ``samples.png`` (decoded prior samples), ``codebook_usage.png`` (code
   counts over the last training epoch and over the test set) and ``loss.png`` (reconstruction
   error per epoch).
 
 Running the same command again with the same ``--out`` continues the run from its checkpoint.
+The prior trains for as many epochs as the autoencoder unless ``--prior-epochs`` says otherwise.
 """
 import argparse
-import json
 import os
 import time
 
 import torch
 
-from pyro_lvm.errors import CheckpointError
-from pyro_lvm.plots import plot_history
+from pyro_lvm.errors import CheckpointError, UsageError
 from pyro_lvm.files import write_json as _write_json
+from pyro_lvm.plots import plot_history
+from pyro_lvm.runs.base import RunKind, nonnegative_int, positive_float, positive_int, register
+from pyro_lvm.runs.folder import data_description, evaluation_name
 from pyro_lvm.vqvae.checkpoint import load_checkpoint, save_checkpoint
 from pyro_lvm.vqvae.datasets import load_images
 from pyro_lvm.vqvae.evaluate import (bits_per_dim, evaluate_reconstruction, fit_decoder_scale,
                                      level_prefixes, prior_nll)
-from pyro_lvm.vqvae.health import CodebookUsage
 from pyro_lvm.vqvae.figures import plot_codebook_usage, save_prior_samples, save_reconstructions
+from pyro_lvm.vqvae.health import CodebookUsage
 from pyro_lvm.vqvae.model import VQVAE, VQVAEConfig
 from pyro_lvm.vqvae.prior import CodePrior
 from pyro_lvm.vqvae.train import encode_dataset, fit_prior, fit_vqvae
 
-SMOKE = dict(train_subset=256, test_subset=128, epochs=1, prior_epochs=1, batch_size=64,
-             num_samples=20)
+
+def _evaluation_name(settings):
+    return evaluation_name(images=settings.get("test_subset") or "all", seed=settings["seed"])
 
 
-def add_train_arguments(parser):
-    """Add the VQ-VAE training options to an :class:`argparse.ArgumentParser` (or subparser)."""
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", default=None,
-                      help="data set: mnist, fashion-mnist, binarized-mnist, embedded, auto "
-                           "(through pyro_lvm.data) or synthetic (default: auto, that is MNIST "
-                           "if found, else the embedded subset; embedded with --smoke)")
-    data.add_argument("--data-root", default=None,
-                      help="data folder (default: the data layer's, or $PYRO_LVM_DATA)")
-    data.add_argument("--train-subset", type=int, default=None, help="keep the first N training images")
-    data.add_argument("--test-subset", type=int, default=None, help="keep the first N test images")
-
-    model = parser.add_argument_group("model")
-    model.add_argument("--codebook-size", type=int, default=512, help="codes K per level")
-    model.add_argument("--embedding-dim", type=int, default=16, help="code dimension D")
-    model.add_argument("--hidden-channels", type=int, default=64)
-    model.add_argument("--residual-channels", type=int, default=32)
-    model.add_argument("--residual-layers", type=int, default=2)
-    model.add_argument("--downsamples", type=int, default=None,
-                       help="stride-2 convolutions down to the (bottom) grid "
-                            "(default: 2 with one level, 1 with two)")
-    model.add_argument("--levels", type=int, choices=(1, 2), default=1,
-                       help="1: VQ-VAE; 2: VQ-VAE-2 style top and bottom code maps")
-    model.add_argument("--commitment-cost", type=float, default=0.25, help="beta of eq. 3")
-    model.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
-                       help="moving-average codebook updates (default: on)")
-    model.add_argument("--decay", type=float, default=0.99, help="EMA decay gamma")
-    model.add_argument("--kmeans-init", action=argparse.BooleanOptionalAction, default=True,
-                       help="k-means initialisation on the first batch (default: on)")
-    model.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=True,
-                       help="restart dead codes at encoder outputs (default: on)")
-    model.add_argument("--restart-after", type=int, default=20,
-                       help="batches without use before a code is restarted")
-
-    train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--prior-epochs", type=int, default=10, help="0 skips the prior")
-    train.add_argument("--prior-channels", type=int, default=64)
-    train.add_argument("--prior-layers", type=int, default=6)
-    train.add_argument("--prior-lr", type=float, default=1e-3)
-    train.add_argument("--num-samples", type=int, default=100, help="prior samples in samples.png")
-    train.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-    train.add_argument("--out", default=os.path.join("runs", "vqvae"), metavar="RUN_DIR",
-                       help="run folder for metrics, checkpoint and figures")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    train.add_argument("--smoke", action="store_true",
-                       help="a few seconds' run on a tiny subset, to check that everything works")
-    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                       help="tqdm progress bars")
-    return parser
+def format_summary(summary):
+    """The test metrics as a two-column table."""
+    keys = [k for k in ("test_mse", "test_codes_used", "test_perplexity", "test_dead_codes",
+                        "prior_test_bits_per_code", "bits_per_dim_bound") if summary.get(k) is not None]
+    width = max(len(k) for k in keys)
+    return "\n".join(f"{k.ljust(width)}  {summary[k]:.6g}" if isinstance(summary[k], float) else
+                     f"{k.ljust(width)}  {summary[k]}" for k in keys)
 
 
-def _settings(args):
-    """The run's options as a plain dict, with ``--smoke`` applied."""
-    settings = {k: v for k, v in vars(args).items()
-                if isinstance(v, (str, int, float, bool, type(None)))}
-    if settings.get("data") is None:
-        settings["data"] = "embedded" if settings.get("smoke") else "auto"
-    if settings.get("smoke"):
-        for key, value in SMOKE.items():
-            current = settings.get(key)
-            settings[key] = value if current is None else min(current, value)
-    return settings
+@register
+class VQVAERun(RunKind):
+    name = "vqvae"
+    help = "VQ-VAE in plain torch with a PixelCNN prior"
+    smoke = dict(data="embedded", train_subset=256, test_subset=128, epochs=1, prior_epochs=1, batch_size=64,
+                 num_samples=20)
+    defaults = {"epochs": (10, 1)}
+
+    def add_arguments(self, parser):
+        data = parser.add_argument_group("data")
+        data.add_argument("--data", default=None,
+                          help="mnist, fashion-mnist, binarized-mnist, embedded, auto (MNIST if found, else the "
+                               "embedded subset), synthetic, or a file of your own tensors (.npy, .npz, .pt)")
+        data.add_argument("--data-root", default=None,
+                          help="data folder (default: the data layer's, or $PYRO_LVM_DATA)")
+        data.add_argument("--train-subset", type=positive_int, default=None, help="keep the first N training images")
+        data.add_argument("--test-subset", type=positive_int, default=None, help="keep the first N test images")
+
+        model = parser.add_argument_group("model")
+        model.add_argument("--codebook-size", type=positive_int, default=512, help="codes K per level")
+        model.add_argument("--embedding-dim", type=positive_int, default=16, help="code dimension D")
+        model.add_argument("--hidden-channels", type=positive_int, default=64)
+        model.add_argument("--residual-channels", type=positive_int, default=32)
+        model.add_argument("--residual-layers", type=nonnegative_int, default=2)
+        model.add_argument("--downsamples", type=positive_int, default=None,
+                           help="stride-2 convolutions down to the (bottom) grid "
+                                "(default: 2 with one level, 1 with two)")
+        model.add_argument("--levels", type=int, choices=(1, 2), default=1,
+                           help="1: VQ-VAE; 2: VQ-VAE-2 style top and bottom code maps")
+        model.add_argument("--commitment-cost", type=positive_float, default=0.25, help="beta of eq. 3")
+        model.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                           help="moving-average codebook updates (default: on)")
+        model.add_argument("--decay", type=positive_float, default=0.99, help="EMA decay gamma")
+        model.add_argument("--kmeans-init", action=argparse.BooleanOptionalAction, default=True,
+                           help="k-means initialisation on the first batch (default: on)")
+        model.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=True,
+                           help="restart dead codes at encoder outputs (default: on)")
+        model.add_argument("--restart-after", type=positive_int, default=20,
+                           help="batches without use before a code is restarted")
+
+        train = parser.add_argument_group("training")
+        train.add_argument("--epochs", type=positive_int, default=None, help="default 10 (1 with --smoke)")
+        train.add_argument("--batch-size", type=positive_int, default=128)
+        train.add_argument("--lr", type=positive_float, default=1e-3)
+        train.add_argument("--prior-epochs", type=nonnegative_int, default=None,
+                           help="default: as many as --epochs; 0 skips the prior")
+        train.add_argument("--prior-channels", type=positive_int, default=64)
+        train.add_argument("--prior-layers", type=positive_int, default=6)
+        train.add_argument("--prior-lr", type=positive_float, default=1e-3)
+        train.add_argument("--num-samples", type=positive_int, default=100, help="prior samples in samples.png")
+        train.add_argument("--temperature", type=positive_float, default=1.0, help="sampling temperature")
+        train.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+
+    def settings(self, args):
+        settings = super().settings(args)
+        settings["data"] = settings["data"] or "auto"
+        if settings.get("prior_epochs") is None:
+            settings["prior_epochs"] = settings["epochs"]
+        return settings
+
+    def train(self, folder, settings, progress=True):
+        """Train a VQ-VAE and then its prior; continue the run in ``folder`` if it has one.
+
+        A run folder that already holds a checkpoint of the same settings is continued where it
+        stopped (bit for bit: optimizer and random states are saved after every epoch); a larger
+        ``--epochs`` trains further, after which the prior is fitted afresh to the new codes.
+
+        :returns: the summary, as in the evaluation file: ``test_mse``, ``test_codes_used``,
+            ``test_usage``, ``test_perplexity``, ``test_dead_codes``; the last epoch's training
+            usage; ``prior_test_bits_per_code``; ``bits_per_dim_bound`` and its parts; seconds per
+            epoch; and ``files``, the paths written.
+        """
+        if settings.get("threads"):
+            torch.set_num_threads(settings["threads"])
+        torch.manual_seed(settings["seed"])
+        data = load_images(settings["data"], settings["data_root"], settings["seed"],
+                           settings["train_subset"], settings["test_subset"])
+        folder.write_config(settings, data_description(data))
+        run = _TrainingRun(settings, data, folder, progress)
+        run.train_autoencoder()
+        run.train_prior()
+        return run.finish()
+
+    def evaluate(self, folder, options, progress=True):
+        """Re-evaluate a finished run on its test set and redraw its figures.
+
+        :param dict options: ``data_root``, ``batch_size`` and ``images`` (the first N test
+            images) override the stored settings where given.
+        :returns: the metrics, also written to the evaluation file of these settings.
+        """
+        path = folder.checkpoint
+        checkpoint = load_checkpoint(path)
+        settings = dict(checkpoint.metadata.get("settings", {}))
+        for key, option in (("data_root", "data_root"), ("batch_size", "batch_size"), ("test_subset", "images"),
+                            ("data", "data")):
+            if options.get(option) is not None:
+                settings[key] = options[option]
+        history = checkpoint.metadata.get("history", {}).get("vqvae")
+        missing = [k for k in ("data", "seed", "batch_size", "num_samples", "temperature")
+                   if k not in settings] + ([] if history else ["history"])
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks the run settings {missing} needed to "
+                                  f"evaluate it (was it written by pyro-lvm train vqvae?)")
+        data = load_images(settings["data"], settings.get("data_root"), settings["seed"],
+                           settings.get("train_subset"), settings.get("test_subset"))
+        if tuple(data.input_shape) != checkpoint.model.config.input_shape:
+            raise UsageError(f"checkpoint {path} expects images of shape {checkpoint.model.config.input_shape}, "
+                             f"the data set has {data.input_shape}")
+        start = time.perf_counter()
+        metrics, files = _evaluate_and_draw(checkpoint.model, checkpoint.prior, data, settings, folder.path,
+                                            history[-1])
+        # keep what only training knew (epochs, seconds per epoch), refresh the test metrics
+        evaluation = {**checkpoint.metadata.get("evaluation", {}), **metrics,
+                      "test_images": int(data.test.shape[0]),
+                      "evaluation_seconds": time.perf_counter() - start, "files": files}
+        print(format_summary(evaluation), flush=True)
+        evaluation["file"] = folder.file(_evaluation_name(settings))
+        _write_json(evaluation["file"], evaluation)
+        return evaluation
 
 
 def config_from_settings(settings, input_shape):
@@ -159,8 +222,8 @@ def _evaluate_and_draw(model, prior, data, settings, out, last_epoch):
 
 
 # options that may differ when a run is continued: more epochs, other figures, other threads
-_RESUMABLE = {"epochs", "prior_epochs", "progress", "threads", "num_samples", "temperature", "out",
-              "data_root", "command", "model"}
+_RESUMABLE = {"epochs", "prior_epochs", "threads", "num_samples", "temperature", "out", "data_root",
+              "smoke"}
 
 
 def _resume(path, settings):
@@ -185,12 +248,10 @@ class _TrainingRun:
     continued from its folder ends bit for bit where an uninterrupted one would.
     """
 
-    def __init__(self, settings, data):
-        self.settings, self.data = settings, data
-        out = settings["out"]
-        self.paths = {"metrics": os.path.join(out, "metrics.json"),
-                      "checkpoint": os.path.join(out, "checkpoint.pt"),
-                      "evaluation": os.path.join(out, "evaluation.json")}
+    def __init__(self, settings, data, folder, progress=True):
+        self.settings, self.data, self.progress = settings, data, progress
+        self.paths = {"metrics": folder.file("metrics.json"), "checkpoint": folder.checkpoint,
+                      "evaluation": folder.file(_evaluation_name(settings))}
         resumed = _resume(self.paths["checkpoint"], settings)
         if resumed is None:
             self.model, self.prior, meta = VQVAE(config_from_settings(settings, data.input_shape)), None, {}
@@ -232,7 +293,7 @@ class _TrainingRun:
         self.prior, self.history["prior"], self.rng["prior"] = None, [], None
         fit_vqvae(self.model, self.data.train_loader(batch_size, generator=self.loader_rng),
                   settings["epochs"], settings["lr"], self.data.test_loader(batch_size),
-                  settings["progress"], self._recorder("vqvae", self.loader_rng), self.optimizer,
+                  self.progress, self._recorder("vqvae", self.loader_rng), self.optimizer,
                   self.history["vqvae"])
 
     def train_prior(self):
@@ -252,7 +313,7 @@ class _TrainingRun:
         train_codes = encode_dataset(self.model, self.data.train_loader(batch_size, shuffle=False))
         test_codes = encode_dataset(self.model, self.data.test_loader(batch_size))
         fit_prior(self.prior, train_codes, settings["prior_epochs"], test_codes, batch_size,
-                  settings["prior_lr"], settings["seed"], settings["progress"],
+                  settings["prior_lr"], settings["seed"], self.progress,
                   self._recorder("prior", self.prior_rng), self.prior_optimizer,
                   self.history["prior"], self.prior_rng)
 
@@ -272,90 +333,8 @@ class _TrainingRun:
                                      ylabel="MSE per pixel", title="VQ-VAE reconstruction error")
         self.save({"evaluation": summary})
         summary["files"] = {**self.paths, **files}
+        print(format_summary(summary), flush=True)
         _write_json(self.paths["evaluation"], summary)
         return summary
 
 
-def run_train(args):
-    """Train a VQ-VAE and then its prior as ``args`` (from :func:`add_train_arguments`) say.
-
-    A run folder that already holds a checkpoint of the same settings is continued where it
-    stopped (bit for bit: optimizer and random states are saved after every epoch); a larger
-    ``--epochs`` trains further, after which the prior is fitted afresh to the new codes.
-    Writes ``metrics.json``, ``checkpoint.pt``, ``evaluation.json`` and the PNG figures into
-    ``args.out`` (see the module docstring).
-
-    :returns: the summary, as in ``evaluation.json``: ``test_mse``, ``test_codes_used``,
-        ``test_usage``, ``test_perplexity``, ``test_dead_codes``; the last epoch's training usage;
-        ``prior_test_bits_per_code``; ``bits_per_dim_bound`` and its parts; seconds per epoch;
-        and ``files``, the paths written.
-    """
-    settings = _settings(args)
-    if settings["epochs"] < 1 or settings["prior_epochs"] < 0:
-        raise ValueError(f"need --epochs >= 1 and --prior-epochs >= 0, got {settings['epochs']} "
-                         f"and {settings['prior_epochs']}")
-    if settings.get("threads"):
-        torch.set_num_threads(settings["threads"])
-    os.makedirs(settings["out"], exist_ok=True)
-    torch.manual_seed(settings["seed"])
-    data = load_images(settings["data"], settings["data_root"], settings["seed"],
-                       settings["train_subset"], settings["test_subset"])
-    run = _TrainingRun(settings, data)
-    run.train_autoencoder()
-    run.train_prior()
-    return run.finish()
-
-
-def run_evaluate(run_dir, args=None):
-    """Re-evaluate a finished run on its test set and redraw its figures.
-
-    :param str run_dir: a run folder (holding ``checkpoint.pt``) or a checkpoint file.
-    :param args: optional namespace; ``data_root``, ``batch_size``, ``num_samples`` and ``seed``
-        override the stored settings where given.
-    :returns: the metrics, also written to ``evaluation.json`` beside the checkpoint.
-    :raises pyro_lvm.errors.CheckpointError: when the checkpoint is missing or unreadable.
-    """
-    path = os.path.join(run_dir, "checkpoint.pt") if os.path.isdir(run_dir) else run_dir
-    checkpoint = load_checkpoint(path)
-    settings = dict(checkpoint.metadata.get("settings", {}))
-    for key in ("data_root", "batch_size", "num_samples", "seed"):
-        if getattr(args, key, None) is not None:
-            settings[key] = getattr(args, key)
-    history = checkpoint.metadata.get("history", {}).get("vqvae")
-    missing = [k for k in ("data", "seed", "batch_size", "num_samples", "temperature")
-               if k not in settings] + ([] if history else ["history"])
-    if missing:
-        raise CheckpointError(f"checkpoint {path} lacks the run settings {missing} needed to "
-                              f"evaluate it (was it written by run_train?)")
-    data = load_images(settings["data"], settings.get("data_root"), settings["seed"],
-                       settings.get("train_subset"), settings.get("test_subset"))
-    if tuple(data.input_shape) != checkpoint.model.config.input_shape:
-        raise ValueError(f"checkpoint {path} expects images of shape "
-                         f"{checkpoint.model.config.input_shape}, the data set has {data.input_shape}")
-    start = time.perf_counter()
-    out = os.path.dirname(os.path.abspath(path))
-    metrics, files = _evaluate_and_draw(checkpoint.model, checkpoint.prior, data, settings, out,
-                                        history[-1])
-    # keep what only training knew (epochs, seconds per epoch), refresh the test metrics
-    evaluation = {**checkpoint.metadata.get("evaluation", {}), **metrics,
-                  "evaluation_seconds": time.perf_counter() - start, "files": files}
-    _write_json(os.path.join(out, "evaluation.json"), evaluation)
-    return evaluation
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pyro_lvm.vqvae.cli", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_train_arguments(commands.add_parser("train", help="train a VQ-VAE and its prior"))
-    evaluate = commands.add_parser("evaluate", help="evaluate a finished run")
-    evaluate.add_argument("run_dir", help="run folder or checkpoint file")
-    evaluate.add_argument("--data-root", default=None)
-    evaluate.add_argument("--batch-size", type=int, default=None)
-    args = parser.parse_args(argv)
-    result = run_train(args) if args.command == "train" else run_evaluate(args.run_dir, args)
-    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=2))
-    return result
-
-
-if __name__ == "__main__":
-    main()

@@ -15,7 +15,7 @@ Example::
     samples = model.decode(prior.sample(4))   # (4, 1, 28, 28)
 
 Training, the prior's fit and the figures: :mod:`pyro_lvm.vqvae.train`,
-:mod:`pyro_lvm.vqvae.figures`; the whole pipeline: :func:`pyro_lvm.vqvae.cli.run_train`.
+:mod:`pyro_lvm.vqvae.figures`; the whole pipeline: ``pyro-lvm train vqvae`` (:mod:`pyro_lvm.runs.vqvae`).
 
 References
 

@@ -1,7 +1,5 @@
 """The Pyro mixture: exact enumeration against brute force, recovery of known parameters, SVI = EM."""
-import argparse
 import math
-import os
 
 import numpy as np
 import pyro.distributions as dist
@@ -12,7 +10,7 @@ from pyro.infer import TraceEnum_ELBO
 from scipy import stats
 from scipy.special import logsumexp
 
-from pyro_lvm.gmm_runs import add_gmm_arguments, fit_adam, fit_lbfgs, run_gmm
+from pyro_lvm.train.mixture import fit_adam, fit_lbfgs
 from pyro_lvm.models.gmm import (BayesianGaussianMixture, GaussianComponents, GaussianMixture, GMMPrior,
                                  match_components, site_values)
 from pyro_lvm.models.gmm_em import MixtureParams, fit_em, initial_params, random_params, sample_mixture
@@ -247,14 +245,3 @@ def test_bad_input_gets_clear_errors():
         GaussianMixture(3, 2, "spherical")
     with pytest.raises(ValueError, match="params are K=2"):
         mixture.set_params(random_params(2, 2))
-
-
-def test_run_gmm_prints_the_table_and_saves_the_plot(tmp_path, capsys):
-    args = add_gmm_arguments(argparse.ArgumentParser()).parse_args(
-        ["--out", str(tmp_path), "--smoke", "--no-progress", "--components", "2", "--seed", "1"])
-    summary = run_gmm(args)
-    out = capsys.readouterr().out
-    assert "source" in out and "true" in out and "svi" in out and "em" in out
-    assert os.path.getsize(tmp_path / "gmm.png") > 1000 and os.path.exists(tmp_path / "gmm.json")
-    assert summary["svi"]["log_likelihood"] == pytest.approx(summary["em"]["log_likelihood"], rel=1e-5)
-    assert summary["svi"]["log_likelihood"] >= summary["truth_log_likelihood"]

@@ -1,48 +1,54 @@
+"""``pyro-lvm train vqvae`` / ``pyro-lvm evaluate``: the VQ-VAE run kind."""
 import argparse
 import json
 import os
 import runpy
-import subprocess
-import sys
 
 import pytest
 import torch
 
+from conftest import REPO as ROOT
+from pyro_lvm.cli import build_parser, run
 from pyro_lvm.errors import CheckpointError
-from pyro_lvm.vqvae.cli import add_train_arguments, run_evaluate, run_train
 from pyro_lvm.vqvae.checkpoint import load_checkpoint
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def test_package_does_not_import_pyro():
-    code = ("import sys\n"
-            "import pyro_lvm.vqvae, pyro_lvm.vqvae.cli, pyro_lvm.vqvae.train, pyro_lvm.vqvae.figures\n"
-            "loaded = sorted(m for m in sys.modules if m == 'pyro' or m.startswith('pyro.'))\n"
-            "assert not loaded, loaded\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
 
 
 def parse(argv):
-    return add_train_arguments(argparse.ArgumentParser()).parse_args(argv)
+    return build_parser().parse_args(["train", "vqvae", *argv])
+
+
+def run_train(argv):
+    return run(["train", "vqvae", *argv])
+
+
+def run_evaluate(run_dir, *options):
+    return run(["evaluate", run_dir, "--no-progress", *options])
 
 
 def test_arguments_have_the_documented_switches():
     args = parse(["--no-ema", "--no-restarts", "--codebook-size", "64", "--out", "somewhere"])
     assert (args.ema, args.restarts, args.codebook_size, args.out) == (False, False, 64, "somewhere")
-    defaults = parse([])
+    defaults = parse(["--out", "x"])
     assert defaults.ema and defaults.restarts and defaults.kmeans_init
     assert defaults.codebook_size == 512 and defaults.commitment_cost == 0.25
 
 
+def test_prior_epochs_follow_the_run_length():
+    from pyro_lvm.runs import get_run_kind
+
+    kind = get_run_kind("vqvae")
+    assert kind.settings(parse(["--epochs", "1", "--out", "x"]))["prior_epochs"] == 1
+    assert kind.settings(parse(["--epochs", "3", "--out", "x"]))["prior_epochs"] == 3
+    assert kind.settings(parse(["--out", "x"]))["prior_epochs"] == 10
+    assert kind.settings(parse(["--epochs", "3", "--prior-epochs", "0", "--out", "x"]))["prior_epochs"] == 0
+
+
 def test_run_train_smoke_writes_metrics_checkpoint_and_figures(tmp_path):
     out = tmp_path / "run"
-    summary = run_train(parse(["--data", "synthetic", "--smoke", "--out", str(out), "--no-progress",
-                               "--codebook-size", "64", "--prior-layers", "2",
-                               "--prior-channels", "16", "--threads", "1"]))
-    for name in ("metrics.json", "checkpoint.pt", "evaluation.json", "reconstructions.png",
-                 "samples.png", "codebook_usage.png", "loss.png"):
+    summary = run_train(["--data", "synthetic", "--smoke", "--out", str(out), "--no-progress",
+                         "--codebook-size", "64", "--prior-layers", "2", "--prior-channels", "16", "--threads", "1"])
+    for name in ("metrics.json", "checkpoint.pt", "evaluation_images128_seed0.json", "reconstructions.png",
+                 "samples.png", "codebook_usage.png", "loss.png", "config.json"):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["vqvae"]) == 1 and len(metrics["prior"]) == 1
@@ -60,12 +66,16 @@ def test_run_train_smoke_writes_metrics_checkpoint_and_figures(tmp_path):
     assert evaluation["prior_test_bits_per_code"] == pytest.approx(summary["prior_test_bits_per_code"],
                                                                    rel=1e-5)
     assert evaluation["seconds_per_epoch"] == summary["seconds_per_epoch"]
-    assert json.loads((out / "evaluation.json").read_text())["test_mse"] == evaluation["test_mse"]
+    assert json.loads((out / "evaluation_images128_seed0.json").read_text())["test_mse"] == evaluation["test_mse"]
+    # another setting, another file; the training's own evaluation stays as it was
+    fewer = run_evaluate(str(out / "checkpoint.pt"), "--images", "16")
+    assert fewer["test_images"] == 16 and (out / "evaluation_images16_seed0.json").exists()
+    assert json.loads((out / "evaluation_images128_seed0.json").read_text())["test_mse"] == evaluation["test_mse"]
 
 
-def test_run_evaluate_names_a_missing_checkpoint(tmp_path):
-    with pytest.raises(CheckpointError, match="no VQ-VAE checkpoint at .*checkpoint.pt"):
-        run_evaluate(str(tmp_path))
+def test_vqvae_loader_names_a_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint at .*checkpoint.pt"):
+        load_checkpoint(tmp_path / "checkpoint.pt")
 
 
 TINY = ["--data", "synthetic", "--train-subset", "96", "--test-subset", "32", "--batch-size", "32",
@@ -75,9 +85,9 @@ TINY = ["--data", "synthetic", "--train-subset", "96", "--test-subset", "32", "-
 
 
 def test_continued_run_matches_an_uninterrupted_one(tmp_path):
-    straight = run_train(parse(TINY + ["--epochs", "3", "--prior-epochs", "2", "--out", str(tmp_path / "a")]))
-    run_train(parse(TINY + ["--epochs", "2", "--prior-epochs", "1", "--out", str(tmp_path / "b")]))
-    continued = run_train(parse(TINY + ["--epochs", "3", "--prior-epochs", "2", "--out", str(tmp_path / "b")]))
+    straight = run_train(TINY + ["--epochs", "3", "--prior-epochs", "2", "--out", str(tmp_path / "a")])
+    run_train(TINY + ["--epochs", "2", "--prior-epochs", "1", "--out", str(tmp_path / "b")])
+    continued = run_train(TINY + ["--epochs", "3", "--prior-epochs", "2", "--out", str(tmp_path / "b")])
     a, b = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in "ab")
     for module_a, module_b in ((a.model, b.model), (a.prior, b.prior)):
         state_a, state_b = module_a.state_dict(), module_b.state_dict()
@@ -88,10 +98,13 @@ def test_continued_run_matches_an_uninterrupted_one(tmp_path):
     assert [r["epoch"] for r in b.metadata["history"]["prior"]] == [1, 2]
 
 
-def test_continuing_with_other_settings_is_refused(tmp_path):
-    run_train(parse(TINY + ["--epochs", "1", "--prior-epochs", "0", "--out", str(tmp_path)]))
-    with pytest.raises(CheckpointError, match="other settings .*codebook_size"):
-        run_train(parse(TINY + ["--codebook-size", "8", "--epochs", "1", "--out", str(tmp_path)]))
+def test_continuing_with_other_settings_is_refused(tmp_path, capsys):
+    run_train(TINY + ["--epochs", "1", "--prior-epochs", "0", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as info:
+        run_train(TINY + ["--codebook-size", "8", "--epochs", "1", "--out", str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "other settings" in err and "codebook_size" in err
 
 
 def test_example_smoke_writes_its_pngs(tmp_path):

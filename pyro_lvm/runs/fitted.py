@@ -1,0 +1,257 @@
+"""What the run kinds of amortized model/guide pairs trained by :func:`~pyro_lvm.train.fit` share.
+
+A :class:`FitRunKind` (the ``vae`` and ``sbn`` kinds) trains ``model.model``/``model.guide``
+into a run folder holding ``config.json``, ``checkpoint.pt`` (resumable bit for bit),
+``metrics.json``/``metrics.csv``, ``samples.png``, ``reconstructions.png``, ``loss.png`` and one
+``evaluation_K{K}_images{N}_seed{S}.json`` per evaluation setting. The final evaluation is sized
+to the run: unless ``--eval-samples``/``--eval-images`` ask for more, it is planned from a short
+timed pilot to take about a quarter of the training time (at least 15 s), and it says its K,
+image count and expected time before it starts.
+"""
+import csv
+import math
+import os
+import sys
+import time
+
+import pyro
+import torch
+
+from pyro_lvm.data import load_dataset
+from pyro_lvm.errors import UsageError
+from pyro_lvm.evaluate import elbo_terms, log_likelihood
+from pyro_lvm.files import write_json
+from pyro_lvm.objectives import get_objective
+from pyro_lvm.plots import plot_history, save_image_grid
+from pyro_lvm.runs.base import RunKind, positive_float, positive_int
+from pyro_lvm.runs.folder import data_description
+from pyro_lvm.runs.saved import load_run
+from pyro_lvm.train import fit, make_schedule
+
+#: the final evaluation's share of the training time, and its floor in seconds
+EVAL_SHARE, EVAL_FLOOR = 0.25, 15.0
+FULL_PROTOCOL_SAMPLES = 5000
+
+
+def add_data_arguments(parser, default_help):
+    parser.add_argument("--data", default=None,
+                        help=f"mnist, fashion-mnist, binarized-mnist, embedded, auto, or a file of your own "
+                             f"tensors (.npy, .npz with train/test arrays, .pt); default: {default_help}")
+    parser.add_argument("--data-root", default=None, help="folder with MNIST/raw etc. (default: $PYRO_LVM_DATA)")
+
+
+def add_training_arguments(parser, objectives, default_objective):
+    parser.add_argument("--objective", choices=objectives, default=default_objective)
+    parser.add_argument("--particles", type=positive_int, default=None,
+                        help="samples per datum K (default: 1 for elbo/meanfield/tracegraph, 5 for iwae/renyi)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default 10 (1 with --smoke)")
+    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument("--lr", type=positive_float, default=1e-3)
+    parser.add_argument("--lr-schedule", choices=["constant", "exponential", "burda"], default="constant",
+                        help="burda: Burda et al.'s 3^i-epoch stages (lr 1e-3 * 10^(-i/7)) scaled to --epochs")
+    parser.add_argument("--gamma", type=positive_float, default=1.0,
+                        help="per-epoch decay of the exponential schedule")
+    parser.add_argument("--train-subset", type=positive_int, default=None, help="train on the first N images")
+    parser.add_argument("--eval-samples", type=positive_int, default=None,
+                        help="K of the final test log-likelihood (default: planned to fit the run, at most 1000)")
+    parser.add_argument("--eval-images", type=positive_int, default=None,
+                        help="evaluate on the first N test images (default: as many as fit the run)")
+
+
+def _schedule_options(name, gamma, epochs):
+    if name == "exponential":
+        return {"gamma": gamma}
+    if name == "burda":  # the paper's 3^i-epoch stages, scaled to fit the requested epochs
+        return {"epoch_scale": epochs / 3280}
+    return {}
+
+
+def evaluate_model(model, test, samples, batch_size=None, seed=0, progress=True):
+    """Importance-sampled log-likelihood (with standard errors) and the ELBO's two terms."""
+    start = time.perf_counter()
+    batch_size = batch_size or max(1, min(100, 100000 // samples))
+    ll = log_likelihood(model.model, model.guide, test, num_samples=samples, batch_size=batch_size, seed=seed,
+                        progress=progress)
+    evaluation = ll.summary()
+    evaluation.update(elbo_terms(model.model, model.guide, test, num_samples=1, seed=seed))
+    evaluation["seconds"] = time.perf_counter() - start
+    return evaluation
+
+
+def format_evaluation(evaluation):
+    """The log-likelihood table as text."""
+    rows = [
+        (f"log p(x), importance sampled (K={evaluation['num_samples']})",
+         f"{evaluation['log_likelihood']:.3f} nats"),
+        ("  standard error, Monte Carlo", f"{evaluation['se_mc']:.3f}"),
+        ("  standard error, over test data", f"{evaluation['se_data']:.3f}"),
+        ("  bits per dimension", f"{evaluation['bits_per_dim']:.4f}"),
+        ("ELBO", f"{evaluation['elbo']:.3f} nats"),
+        ("  reconstruction E_q[log p(x|z)]", f"{evaluation['reconstruction']:.3f}"),
+        ("  KL(q(z|x) || p(z))", f"{evaluation['kl']:.3f}"),
+        ("test images", f"{evaluation['num_data']}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def _seconds_per_sample(model, test, seed):
+    """Seconds per (image x importance sample), from a short timed pilot."""
+    images, samples = test[: min(len(test), 20)], 50
+    start = time.perf_counter()
+    log_likelihood(model.model, model.guide, images, num_samples=samples, batch_size=len(images), seed=seed,
+                   progress=False)
+    return (time.perf_counter() - start) / (len(images) * samples)
+
+
+def plan_evaluation(model, test, samples, images, budget, seed=0):
+    """Choose K and the number of test images for an evaluation of about ``budget`` seconds.
+
+    What the caller asked for (``samples``, ``images``, ``None`` where not) is kept; the rest is
+    chosen: K = 1000 (fewer, down to 100, before fewer than 500 images), then as many images as fit.
+
+    :returns: ``(K, images, expected seconds, seconds of the full protocol)``.
+    """
+    n = len(test)
+    cost = _seconds_per_sample(model, test, seed)
+    if samples is None:
+        fit_images = images or min(n, 500)
+        samples = int(max(100, min(1000, budget / (cost * fit_images))))
+    if images is None:
+        images = int(min(n, max(min(n, 100), budget / (cost * samples))))
+    images = min(images, n)
+    return samples, images, cost * samples * images, cost * FULL_PROTOCOL_SAMPLES * n
+
+
+class FitRunKind(RunKind):
+    """A run kind whose model is an ``nn.Module`` with ``model``/``guide``/``sample``/``reconstruct``.
+
+    Subclasses set :attr:`model_class` and implement :meth:`build_model` and :meth:`dataset`.
+    """
+
+    model_class = None
+    defaults = {"epochs": (10, 1)}
+    smoke = {"data": "embedded", "eval_samples": 20, "eval_images": 50, "train_subset": 512}
+
+    # ---- to be provided by each kind --------------------------------------------------
+    def build_model(self, settings, dataset):
+        raise NotImplementedError
+
+    def dataset(self, settings, data_root=None):
+        raise NotImplementedError
+
+    def objective(self, settings):
+        kwargs = {"num_particles": settings["particles"], "max_plate_nesting": 1}
+        if settings["objective"] == "renyi":
+            kwargs["alpha"] = settings["alpha"]
+        return get_objective(settings["objective"], **kwargs)
+
+    # ---- training ---------------------------------------------------------------------
+    def _load_data(self, settings, data_root):
+        dataset = self.dataset(settings, data_root)
+        if len(dataset.train) == 0 or len(dataset.test) == 0:
+            raise UsageError(f"data set {dataset.name!r} has {len(dataset.train)} training and {len(dataset.test)} "
+                             "test images; both must be non-empty")
+        return dataset
+
+    def train(self, folder, settings, progress=True):
+        s = settings
+        pyro.set_rng_seed(s["seed"])
+        dataset = self._load_data(s, s.get("data_root"))
+        model = self.build_model(s, dataset)
+        objective = self.objective(s)
+        train_loader = dataset.train_loader(s["batch_size"])
+        if s.get("train_subset"):
+            train_loader.data = train_loader.data[: s["train_subset"]]
+        # what must match to resume: everything that changes the result, not the epoch count
+        config = {"run_kind": self.name, "model_config": model.to_config(), "data": dataset.name,
+                  "binarize": dataset.binarize, "objective": s["objective"],
+                  "particles": objective.num_particles, "alpha": s.get("alpha"),
+                  "batch_size": s["batch_size"], "lr": s["lr"], "lr_schedule": s["lr_schedule"],
+                  "gamma": s["gamma"], "seed": s["seed"], "train_subset": s.get("train_subset")}
+        description = data_description(dataset)
+        description["train_size"] = len(train_loader.data)
+        folder.write_config(s, description, argv=sys.argv[1:])
+        schedule = make_schedule(s["lr_schedule"], **_schedule_options(s["lr_schedule"], s["gamma"], s["epochs"]))
+        result = fit(model.model, model.guide, objective, train_loader, dataset.test, epochs=s["epochs"],
+                     batch_size=s["batch_size"], lr=s["lr"], lr_schedule=schedule, seed=s["seed"],
+                     modules={"model": model}, checkpoint=folder.checkpoint, resume=True, config=config,
+                     progress=progress)
+        write_metrics(folder.path, result.history)
+        write_figures(folder.path, model, dataset.test, result.history)
+        print(f"trained {result.state.epoch} epochs; run folder: {folder.path}")
+        budget = max(EVAL_FLOOR, EVAL_SHARE * result.state.train_seconds)
+        evaluation = self._evaluate(folder, model, dataset, s.get("eval_samples"), s.get("eval_images"), budget,
+                                    s["seed"], None, progress, "final evaluation")
+        return {"history": result.history, "evaluation": evaluation, "config": config}
+
+    def _evaluate(self, folder, model, dataset, samples, images, budget, seed, batch_size, progress, what):
+        samples, images, expected, full = plan_evaluation(model, dataset.test, samples, images, budget, seed)
+        print(f"{what}: K={samples} importance samples per image on {images} of {len(dataset.test)} test images, "
+              f"about {_duration(expected)}" + (
+                  "" if samples >= FULL_PROTOCOL_SAMPLES and images == len(dataset.test) else
+                  f" (the full protocol, --eval-samples {FULL_PROTOCOL_SAMPLES} on all {len(dataset.test)} images, "
+                  f"takes about {_duration(full)})"), flush=True)
+        evaluation = evaluate_model(model, dataset.test[:images], samples, batch_size=batch_size, seed=seed,
+                                    progress=progress)
+        evaluation["data"] = dataset.source
+        evaluation["seed"] = seed
+        print(format_evaluation(evaluation), flush=True)
+        path = folder.evaluation_path(K=samples, images=images, seed=seed)
+        write_json(path, evaluation)
+        evaluation["file"] = path
+        return evaluation
+
+    # ---- evaluation of a finished run -------------------------------------------------
+    def evaluate(self, folder, options, progress=True):
+        model, state = load_run(folder.checkpoint)
+        config = state.get("config") or {}
+        data = options.get("data") or config.get("data")
+        if data is None:
+            raise UsageError(f"{folder.path} does not say which data it was trained on; pass --data")
+        settings = {"data": data, "binarize": config.get("binarize"), "seed": config.get("seed", 0)}
+        dataset = self._load_data(settings, options.get("data_root"))
+        samples = options.get("samples") or FULL_PROTOCOL_SAMPLES
+        images = min(options.get("images") or len(dataset.test), len(dataset.test))
+        return self._evaluate(folder, model, dataset, samples, images, math.inf, settings["seed"],
+                              options.get("batch_size"), progress, "evaluation")
+
+
+def _duration(seconds):
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def load_images(settings, data_root, default_binarize):
+    """The data set a run asked for, binarized for a Bernoulli likelihood where needed."""
+    binarize = settings.get("binarize")
+    if binarize is None:
+        binarize = default_binarize
+    return load_dataset(settings["data"], root=data_root, binarize=binarize, seed=settings["seed"])
+
+
+def write_metrics(out, history):
+    """``metrics.json`` and ``metrics.csv``, one row per epoch."""
+    write_json(os.path.join(out, "metrics.json"), history)
+    keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
+    with open(os.path.join(out, "metrics.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def write_figures(out, model, test, history, num_images=64):
+    """``samples.png``, ``reconstructions.png`` (originals above reconstructions) and ``loss.png``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        save_image_grid(model.sample(num_images), os.path.join(out, "samples.png"), nrow=8, title="samples")
+    originals = test[:32]
+    pairs = torch.cat([originals, model.reconstruct(originals)])
+    save_image_grid(pairs, os.path.join(out, "reconstructions.png"), nrow=8,
+                    title="test images (top 4 rows) and reconstructions (bottom 4 rows)")
+    if history:
+        plot_history(history, os.path.join(out, "loss.png"), keys=["train_loss", "test_loss"],
+                     ylabel="loss (nats per image)", title="training curve")

@@ -1,0 +1,47 @@
+"""``pyro-lvm train vae``: a Gaussian VAE (MLP or conv) trained by any objective.
+
+``pyro-lvm train vae --epochs 20 --out runs/vae`` trains on MNIST where it is found and on the
+embedded 5000-digit subset otherwise (saying so), then prints the test log-likelihood table;
+``pyro-lvm evaluate runs/vae --samples 5000`` re-evaluates it. See
+:mod:`pyro_lvm.runs.fitted` for what the run folder holds.
+"""
+from pyro_lvm.models import VAE, VAEConfig
+from pyro_lvm.objectives import OBJECTIVES
+from pyro_lvm.runs.base import positive_float, positive_int, register
+from pyro_lvm.runs.fitted import FitRunKind, add_data_arguments, add_training_arguments, load_images
+
+
+@register
+class VAERun(FitRunKind):
+    name = "vae"
+    help = "Gaussian VAE (Pyro model/guide pair)"
+    model_class = VAE
+
+    def add_arguments(self, p):
+        add_data_arguments(p, "auto (MNIST if found, else the embedded subset)")
+        p.add_argument("--binarize", choices=["static", "dynamic"], default=None,
+                       help="default: dynamic for a Bernoulli likelihood on grayscale data")
+        add_training_arguments(p, sorted(OBJECTIVES), "elbo")
+        p.add_argument("--alpha", type=float, default=0.5, help="Renyi alpha (objective renyi)")
+        p.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
+        p.add_argument("--latent-dim", type=positive_int, default=50)
+        p.add_argument("--hidden", type=positive_int, nargs="+", default=[400], help="MLP hidden widths")
+        p.add_argument("--channels", type=positive_int, nargs=2, default=[32, 64], help="conv channels")
+        p.add_argument("--activation", default="tanh")
+        p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
+        p.add_argument("--gaussian-scale", type=positive_float, default=0.1)
+
+    def settings(self, args):
+        settings = super().settings(args)
+        settings["data"] = settings["data"] or "auto"
+        return settings
+
+    def dataset(self, settings, data_root=None):
+        bernoulli = settings.get("likelihood", "bernoulli") == "bernoulli"
+        return load_images(settings, data_root, "dynamic" if bernoulli else None)
+
+    def build_model(self, s, dataset):
+        config = VAEConfig(input_shape=dataset.input_shape, latent_dim=s["latent_dim"], arch=s["arch"],
+                           hidden=tuple(s["hidden"]), channels=tuple(s["channels"]), activation=s["activation"],
+                           likelihood=s["likelihood"], gaussian_scale=s["gaussian_scale"])
+        return VAE(config)
