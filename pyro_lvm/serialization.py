@@ -27,7 +27,6 @@ import hashlib
 import io
 import os
 import pickle
-import zipfile
 
 import numpy as np
 import torch
@@ -107,13 +106,12 @@ def _read(path, map_location):
     except pickle.UnpicklingError as e:
         if "Weights only load failed" in str(e):
             raise CheckpointError(
-                f"refusing to load {path}: it holds Python objects other than tensors and plain values, "
-                "and unpickling them could run code; only load checkpoints written by pyro-lvm >= 0.2 "
-                "(retrain to rewrite an older one)") from None
+                f"refusing to load {path}: it is damaged, or it holds Python objects other than tensors and "
+                "plain values, which could run code when unpickled; only load checkpoints written by "
+                "pyro-lvm >= 0.2 (retrain to rewrite an older one)") from None
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}); "
                               "delete it and retrain, or restore it from a copy") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError, AttributeError,
-            IndexError, TypeError) as e:
+    except Exception as e:  # noqa: BLE001 - a damaged file makes torch raise almost any type
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(e).__name__}); "
                               "delete it and retrain, or restore it from a copy") from None
 

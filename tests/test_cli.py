@@ -1,57 +1,205 @@
-"""The ``pyro-lvm`` command: train into a run folder, evaluate it, and fail with named errors."""
+"""The ``pyro-lvm`` command: run kinds through one registry, and one-line errors that lose nothing."""
+import errno
 import json
 import os
 
 import pytest
+import torch
 
-from pyro_lvm.cli import main, run
+from pyro_lvm.cli import build_parser, main, run
+from pyro_lvm.runs import RunKind, get_run_kind, load_model, register, run_kinds
+from pyro_lvm.runs.base import _REGISTRY
+
+TINY = ["--smoke", "--no-progress", "--latent-dim", "3", "--hidden", "16"]
 
 
-def test_train_then_evaluate(tmp_path, monkeypatch, capsys):
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
+
+
+def _fails(argv, capsys, *fragments):
+    """Run ``argv``: exit status 2 and one line on stderr holding every fragment."""
+    with pytest.raises(SystemExit) as info:
+        run(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+def test_train_then_evaluate(tmp_path, capsys):
     out = str(tmp_path / "run")
-    summary = run(["train", "vae", "--smoke", "--objective", "iwae", "--particles", "3", "--latent-dim", "4",
-                   "--hidden", "32", "--out", out, "--no-progress"])
-    for name in ("checkpoint.pt", "metrics.json", "metrics.csv", "evaluation.json", "samples.png",
-                 "reconstructions.png", "loss.png"):
+    summary = run(["train", "vae", *TINY, "--objective", "iwae", "--particles", "3", "--out", out])
+    for name in ("checkpoint.pt", "config.json", "metrics.json", "metrics.csv", "evaluation_K20_images50_seed0.json",
+                 "samples.png", "reconstructions.png", "loss.png"):
         assert os.path.exists(os.path.join(out, name)), name
     history = json.load(open(os.path.join(out, "metrics.json")))
     assert history[0]["epoch"] == 1 and "test_loss" in history[0]
-    assert "log p(x), importance sampled" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "log p(x), importance sampled" in printed
+    assert "final evaluation: K=20 importance samples per image on 50 of 1000 test images, about" in printed
     evaluation = run(["evaluate", out, "--samples", "20", "--images", "50", "--no-progress"])
     # same seed, same K, same images: the evaluation is reproduced from the run folder exactly
     assert evaluation["log_likelihood"] == summary["evaluation"]["log_likelihood"]
     assert evaluation["elbo"] <= evaluation["log_likelihood"] + 3 * evaluation["se_mc"] * 50 ** 0.5
-    assert main(["evaluate", out, "--samples", "5", "--images", "10", "--no-progress"]) == 0
+    # evaluate also understands being given the checkpoint file; other settings go to their own file
+    assert main(["evaluate", os.path.join(out, "checkpoint.pt"), "--samples", "5", "--images", "10",
+                 "--no-progress"]) == 0
+    assert json.load(open(os.path.join(out, "evaluation_K5_images10_seed0.json")))["num_data"] == 10
+    assert json.load(open(os.path.join(out, "evaluation_K20_images50_seed0.json")))["log_likelihood"] == \
+        summary["evaluation"]["log_likelihood"]
 
 
-def test_resume_extends_training(tmp_path, monkeypatch):
-    monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
+def test_resume_says_so_and_extends_training(tmp_path, capsys):
     out = str(tmp_path / "run")
-    args = ["train", "vae", "--smoke", "--latent-dim", "2", "--hidden", "16", "--out", out, "--no-progress"]
-    run(args)
-    summary = run(args[:-1] + ["--epochs", "2", "--no-progress"])
+    run(["train", "vae", *TINY, "--out", out])
+    assert "resuming" not in capsys.readouterr().out
+    summary = run(["train", "vae", *TINY, "--epochs", "2", "--out", out])
+    assert f"resuming from epoch 1 ({os.path.join(out, 'checkpoint.pt')})" in capsys.readouterr().out
     assert [row["epoch"] for row in summary["history"]] == [1, 2]
 
 
-def test_named_errors(tmp_path, capsys):
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "vae", "--epochs", "0"], "argument --epochs: must be a positive integer, got '0'"),
+    (["train", "vae", "--epochs", "-3"], "argument --epochs: must be a positive integer, got '-3'"),
+    (["train", "vae", "--eval-samples", "0"], "argument --eval-samples: must be a positive integer"),
+    (["train", "vae", "--batch-size", "-1"], "argument --batch-size: must be a positive integer"),
+    (["train", "sbn", "--latent-dim", "0"], "argument --latent-dim: must be a positive integer"),
+    (["train", "vqvae", "--codebook-size", "0"], "argument --codebook-size: must be a positive integer"),
+    (["train", "gmm", "--components", "0"], "argument --components: must be a positive integer"),
+    (["train", "gmm", "--points", "0"], "argument --points: must be a positive integer"),
+    (["train", "gmm", "--dim", "1"], "argument --dim: must be at least 2"),
+    (["evaluate", "RUN", "--samples", "-5"], "argument --samples: must be a positive integer, got '-5'"),
+    (["evaluate", "RUN", "--images", "0"], "argument --images: must be a positive integer"),
+    (["evaluate", "RUN", "--batch-size", "-1"], "argument --batch-size: must be a positive integer"),
+])
+def test_bad_numbers_are_one_line_errors(argv, fragment, tmp_path, capsys):
+    if argv[0] == "train":
+        argv = argv + ["--out", str(tmp_path / "run")]
     with pytest.raises(SystemExit) as info:
-        main(["evaluate", str(tmp_path / "missing")])
+        main(argv)
     assert info.value.code == 2
-    assert "no checkpoint" in capsys.readouterr().err
-    os.makedirs(tmp_path / "bad")
-    with open(tmp_path / "bad" / "checkpoint.pt", "wb") as f:
-        f.write(b"not a checkpoint")
-    with pytest.raises(SystemExit):
-        main(["evaluate", str(tmp_path / "bad")])
-    assert "corrupt" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err and "--help" in err, err
+    assert not (tmp_path / "run").exists()
 
 
-def test_vqvae_through_the_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
-    out = str(tmp_path / "vq")
-    run(["train", "vqvae", "--smoke", "--out", out])
-    for name in ("checkpoint.pt", "metrics.json", "reconstructions.png", "samples.png", "codebook_usage.png"):
-        assert os.path.exists(os.path.join(out, name)), name
-    evaluation = run(["evaluate", out])
-    assert "mse" in json.dumps(evaluation).lower()
+def test_missing_and_broken_runs_are_named(tmp_path, capsys):
+    _fails(["evaluate", str(tmp_path / "missing")], capsys, "no run folder at")
+    (tmp_path / "empty").mkdir()
+    _fails(["evaluate", str(tmp_path / "empty")], capsys, "no checkpoint at")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    _fails(["evaluate", str(tmp_path / "bad")], capsys, "checkpoint.pt", "damaged")
+
+
+def test_a_data_root_that_does_not_exist(tmp_path, capsys):
+    _fails(["train", "vae", "--data", "mnist", "--data-root", str(tmp_path / "nowhere"), "--no-progress",
+            "--out", str(tmp_path / "run")], capsys, str(tmp_path / "nowhere"))
+
+
+def test_gmm_divergence_is_one_line(tmp_path, capsys):
+    _fails(["train", "gmm", "--smoke", "--no-progress", "--optimizer", "adam", "--lr", "1e6", "--max-iter", "20",
+            "--out", str(tmp_path / "gmm")], capsys, "diverged", "lower --lr")
+
+
+def test_disk_full_keeps_the_last_checkpoint(tmp_path, capsys, monkeypatch):
+    import pyro_lvm.train.checkpoint as checkpoint_module
+    from pyro_lvm.files import atomic_write
+
+    out = tmp_path / "run"
+    run(["train", "vae", *TINY, "--out", str(out)])
+    before = (out / "checkpoint.pt").read_bytes()
+
+    def full_disk(path, kind, state):
+        def write(f):
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return atomic_write(path, write)
+
+    monkeypatch.setattr(checkpoint_module, "save_state", full_disk)
+    _fails(["train", "vae", *TINY, "--epochs", "2", "--out", str(out)], capsys,
+           "No space left on device", "checkpoint.pt", "intact")
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert not [f for f in os.listdir(out) if ".tmp-" in f]
+    assert not (out / ".lock").exists()
+
+
+def test_a_read_only_run_folder_still_prints_the_evaluation(tmp_path, capsys, monkeypatch):
+    import pyro_lvm.runs.fitted as fitted
+    from pyro_lvm.errors import RunFolderError
+    from pyro_lvm.runs import RunFolder
+
+    out = tmp_path / "run"
+    run(["train", "vae", *TINY, "--out", str(out)])
+    capsys.readouterr()
+
+    def read_only(self):
+        raise RunFolderError(f"run folder {self.path} is not writable (Read-only file system); choose another")
+
+    def refuse(path, value):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(RunFolder, "_lock", read_only)
+    monkeypatch.setattr(fitted, "write_json", refuse)
+    with pytest.raises(SystemExit) as info:
+        run(["evaluate", str(out), "--samples", "5", "--images", "10", "--no-progress"])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert "log p(x), importance sampled (K=5)" in captured.out
+    assert "Read-only file system" in captured.err and len(captured.err.strip().splitlines()) == 1
+
+
+def test_every_kind_is_in_the_registry_and_has_smoke():
+    kinds = run_kinds()
+    assert {"vae", "sbn", "gmm", "vqvae"} <= set(kinds)
+    for name, kind in kinds.items():
+        args = build_parser().parse_args(["train", name, "--smoke", "--out", "x"])
+        assert kind.settings(args)["smoke"] is True
+
+
+def test_a_new_kind_is_one_registered_class(tmp_path, capsys):
+    @register
+    class EchoRun(RunKind):
+        name = "echo-test"
+        help = "prints its setting"
+
+        def add_arguments(self, parser):
+            parser.add_argument("--word", default="hello")
+
+        def train(self, folder, settings, progress=True):
+            folder.write_config(settings)
+            print(settings["word"])
+            return settings
+
+    try:
+        assert run(["train", "echo-test", "--word", "hi", "--out", str(tmp_path / "echo")])["word"] == "hi"
+        assert get_run_kind("echo-test").name == "echo-test"
+        assert json.load(open(tmp_path / "echo" / "config.json"))["run_kind"] == "echo-test"
+        _fails(["evaluate", str(tmp_path / "echo")], capsys, "has no separate evaluation")
+    finally:
+        _REGISTRY.pop("echo-test")
+
+
+@pytest.mark.parametrize("kind, extra", [("sbn", ["--latent-dim", "4"]), ("gmm", []), ("vae", ["--arch", "conv"])])
+def test_every_kind_runs_its_smoke(kind, extra, tmp_path):
+    out = tmp_path / kind
+    run(["train", kind, "--smoke", "--no-progress", "--out", str(out), *extra])
+    config = json.load(open(out / "config.json"))
+    assert config["run_kind"] == kind and (out / "checkpoint.pt").exists()
+    if kind != "gmm":
+        model = load_model(out)
+        assert type(model) is get_run_kind(kind).model_class and not model.training
+        run(["evaluate", str(out), "--samples", "4", "--images", "8", "--no-progress"])
+        assert (out / "evaluation_K4_images8_seed0.json").exists()
+
+
+def test_sbn_trains_with_vimco_through_the_command(tmp_path):
+    summary = run(["train", "sbn", "--smoke", "--no-progress", "--latent-dim", "4", "--objective", "iwae",
+                   "--particles", "3", "--out", str(tmp_path / "sbn")])
+    assert summary["config"]["objective"] == "iwae" and summary["config"]["particles"] == 3
+    assert torch.isfinite(torch.tensor(summary["evaluation"]["log_likelihood"]))

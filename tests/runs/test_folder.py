@@ -1,0 +1,122 @@
+"""Run folders: one writer at a time, stale locks taken over, leftovers cleaned, a config that describes the run."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+from pyro_lvm.cli import run
+from pyro_lvm.errors import RunFolderError
+from pyro_lvm.runs import RunFolder
+
+HOLD = ("import sys, time\n"
+        "from pyro_lvm.runs import RunFolder\n"
+        "with RunFolder(sys.argv[1], 'vae'):\n"
+        "    open(sys.argv[2], 'w').close()\n"
+        "    time.sleep(60)\n")
+
+
+def _wait_for(path, seconds=30):
+    deadline = time.time() + seconds
+    while not os.path.exists(path):
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def held_folder(tmp_path):
+    """A run folder whose lock a live process holds."""
+    folder, ready = tmp_path / "run", tmp_path / "ready"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(folder), str(ready)], cwd=REPO)
+    try:
+        _wait_for(ready)
+        yield folder, holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_second_writer_is_refused_while_the_first_lives(held_folder, capsys):
+    folder, pid = held_folder
+    with pytest.raises(RunFolderError, match=f"being written by process {pid}"):
+        RunFolder(folder, "vae").__enter__()
+    with pytest.raises(SystemExit) as info:
+        run(["train", "vae", "--smoke", "--no-progress", "--out", str(folder)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"process {pid}" in err and "another --out" in err
+    assert not (folder / "checkpoint.pt").exists() and not (folder / "config.json").exists()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_notice(tmp_path, capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = tmp_path / "run"
+    folder.mkdir()
+    import socket
+
+    (folder / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "then"}))
+    with RunFolder(folder, "vae") as opened:
+        assert json.loads((folder / ".lock").read_text())["pid"] == os.getpid()
+        assert any(f"process {dead.pid}" in notice for notice in opened.notices)
+    assert f"taking over the lock of process {dead.pid}" in capsys.readouterr().err
+    assert not (folder / ".lock").exists()
+
+
+def test_temporary_files_of_a_killed_write_are_removed(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "checkpoint.pt.tmp-999999").write_bytes(b"half a checkpoint")
+    (folder / "notes.txt").write_text("kept")
+    with RunFolder(folder, "vae") as opened:
+        assert opened.notices == ["removed checkpoint.pt.tmp-999999, left by an interrupted write"]
+    assert sorted(os.listdir(folder)) == ["notes.txt"]
+
+
+def test_a_file_or_a_run_of_another_kind_is_refused(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit) as info:
+        run(["train", "vae", "--smoke", "--no-progress", "--out", str(tmp_path / "file")])
+    assert info.value.code == 2 and "is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "x"
+    (tmp_path / "gmm").mkdir()
+    (tmp_path / "gmm" / "config.json").write_text(json.dumps({"run_kind": "gmm"}))
+    with pytest.raises(SystemExit):
+        run(["train", "vae", "--smoke", "--no-progress", "--out", str(tmp_path / "gmm")])
+    assert "holds a 'gmm' run, not a 'vae' one" in capsys.readouterr().err
+
+
+def test_config_json_describes_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    run(["train", "vae", "--smoke", "--no-progress", "--latent-dim", "3", "--hidden", "16", "--seed", "7",
+         "--out", str(out)])
+    config = json.loads((out / "config.json").read_text())
+    assert config["run_kind"] == "vae" and config["seed"] == 7
+    assert config["settings"]["latent_dim"] == 3 and config["settings"]["hidden"] == [16]
+    assert config["data"]["name"] == "embedded" and config["data"]["train_size"] == 512
+    assert config["data"]["test_size"] == 1000 and config["data"]["input_shape"] == [1, 28, 28]
+    for library in ("pyro_lvm", "torch", "pyro", "numpy", "python"):
+        assert config["versions"][library]
+    assert not (out / ".lock").exists()
+
+
+def test_two_concurrent_trainings_one_is_refused_and_the_folder_holds_one_run(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYRO_LVM_CACHE": str(tmp_path / "cache"), "MPLBACKEND": "Agg"}
+    command = [sys.executable, "-m", "pyro_lvm.cli", "train", "vae", "--smoke", "--no-progress", "--latent-dim", "2",
+               "--hidden", "8", "--out", str(out)]
+    procs = [subprocess.Popen(command + ["--seed", str(seed)], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for code, _, err in results if code == 2)
+    assert "being written by process" in loser and len(loser.strip().splitlines()) == 1
+    winner_seed = 1 if results[0][0] == 0 else 2
+    assert json.loads((out / "config.json").read_text())["seed"] == winner_seed
+    evaluation = next(out.glob("evaluation_*.json"))
+    assert json.loads(evaluation.read_text())["seed"] == winner_seed
