@@ -38,9 +38,9 @@ def _model(args):
     from pyro_lvm.models import VAE
 
     if args.run_dir:
-        from pyro_lvm.runs import load_run
+        from pyro_lvm.runs import load_model
 
-        return load_run(args.run_dir)[0]
+        return load_model(args.run_dir)
     torch.manual_seed(0)
     return VAE(hidden=(200, 200), latent_dim=50).eval()
 
