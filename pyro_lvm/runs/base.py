@@ -21,37 +21,24 @@ def register(cls):
     return cls
 
 
-def positive_int(text):
-    """``argparse`` type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def bounded_number(cast, accept, what):
+    """An ``argparse`` type: ``cast(text)`` where ``accept`` holds, else a message naming ``what``."""
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    parse.__name__ = what.replace(" ", "_")
+    return parse
 
 
-def nonnegative_int(text):
-    """``argparse`` type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
-
-
-def positive_float(text):
-    """``argparse`` type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
+#: ``argparse`` types: an integer >= 1, an integer >= 0, a finite number > 0
+positive_int = bounded_number(int, lambda v: v >= 1, "a positive integer")
+nonnegative_int = bounded_number(int, lambda v: v >= 0, "a non-negative integer")
+positive_float = bounded_number(float, lambda v: 0 < v < float("inf"), "a positive number")
 
 
 class RunKind:

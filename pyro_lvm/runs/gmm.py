@@ -17,7 +17,7 @@ from pyro_lvm.files import write_json
 from pyro_lvm.models.gmm import GaussianMixture, match_components
 from pyro_lvm.models.gmm_em import fit_em, random_params, sample_mixture
 from pyro_lvm.plots.mixture import plot_mixture
-from pyro_lvm.runs.base import RunKind, positive_float, positive_int, register
+from pyro_lvm.runs.base import RunKind, bounded_number, positive_float, positive_int, register
 from pyro_lvm.serialization import save_state
 from pyro_lvm.train.mixture import fit_adam, fit_lbfgs
 
@@ -46,12 +46,7 @@ def parameter_table(truth, fitted):
     return "\n".join(lines), rows
 
 
-def _at_least_two(text):
-    value = positive_int(text)
-    if value < 2:
-        raise __import__("argparse").ArgumentTypeError(
-            f"must be at least 2 (the mixture is drawn in its first two coordinates), got {text!r}")
-    return value
+_at_least_two = bounded_number(int, lambda v: v >= 2, "at least 2 (the mixture is drawn in its first two coordinates)")
 
 
 @register
