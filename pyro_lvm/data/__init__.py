@@ -1,12 +1,20 @@
 """Data sets held whole in memory, and fast loaders over them.
 
 Use :func:`load_dataset` with a name: ``"mnist"``, ``"fashion-mnist"``,
-``"binarized-mnist"``, ``"embedded"`` or ``"auto"``. It returns an
-:class:`ImageDataset` of float32 tensors ``(N, 1, 28, 28)`` whose
+``"binarized-mnist"``, ``"embedded"``, ``"synthetic"`` or ``"auto"``, or with the
+path of a ``.npy``, ``.npz`` or ``.pt`` file of one's own images (see
+:mod:`pyro_lvm.data.tensor_file`). It returns an :class:`ImageDataset` of float32
+tensors ``(N, C, H, W)`` (``(N, 1, 28, 28)`` for the MNIST family) whose
 :meth:`~ImageDataset.train_loader` and :meth:`~ImageDataset.test_loader` give
 :class:`TensorLoader` batches. Binarize with ``binarize="static"`` or
 ``"dynamic"`` before fitting a Bernoulli likelihood; :func:`check_binary` says so
 when it was forgotten.
+
+Any data that cannot be used (a missing or unreadable folder or file, a
+truncated or corrupt file, an empty split, NaN pixels, pixels outside [0, 1] when
+binarizing) raises one :class:`~pyro_lvm.errors.DataError` whose one-line
+message names the problem and the fix. This package does not import Pyro, and
+imports torchvision only to read or fetch MNIST and Fashion-MNIST.
 
 Environment variables (see :mod:`pyro_lvm.data.paths`):
 
@@ -25,22 +33,30 @@ are stored in the file. See :mod:`pyro_lvm.data.embedded` and
 :mod:`pyro_lvm.data.make_embedded`.
 """
 from .binarize import binarize_dataset
-from .checks import check_binary, check_finite
+from .checks import check_binary, check_finite, check_probabilities
 from .dataset import BINARIZE_MODES, ImageDataset
 from .load import DATASET_NAMES, EmbeddedDataWarning, load_dataset
 from .loader import TensorLoader
-from .paths import cache_dir, data_root
+from .paths import cache_dir, data_root, existing_data_root
+from .synthetic import load_synthetic, synthetic_images
+from .tensor_file import TENSOR_SUFFIXES, load_tensor_file
 
 __all__ = [
     "BINARIZE_MODES",
     "DATASET_NAMES",
     "EmbeddedDataWarning",
     "ImageDataset",
+    "TENSOR_SUFFIXES",
     "TensorLoader",
     "binarize_dataset",
     "cache_dir",
     "check_binary",
     "check_finite",
+    "check_probabilities",
     "data_root",
+    "existing_data_root",
     "load_dataset",
+    "load_synthetic",
+    "load_tensor_file",
+    "synthetic_images",
 ]

@@ -19,6 +19,7 @@ import dataclasses
 
 import torch
 
+from .checks import check_probabilities
 from .dataset import BINARIZE_MODES
 
 __all__ = ["binarize_dataset"]
@@ -33,6 +34,8 @@ def binarize_dataset(dataset, mode, seed=0):
         loader to draw per batch).
     :param int seed: seeds the generator of the fixed draws.
     :rtype: ImageDataset
+    :raises DataError: if a split has pixels outside [0, 1] or NaN, which no
+        Bernoulli draw can take as probabilities.
     """
     if mode not in BINARIZE_MODES:
         raise ValueError(f"binarize must be one of {BINARIZE_MODES}, got {mode!r}")
@@ -40,6 +43,10 @@ def binarize_dataset(dataset, mode, seed=0):
         raise ValueError(f"data set {dataset.name!r} is already binarized ({dataset.binarize!r})")
     if mode is None:
         return dataset
+    for split in ("train", "valid", "test"):
+        x = getattr(dataset, split)
+        if x is not None:
+            check_probabilities(x, f"the {split} images of {dataset.name}")
     generator = torch.Generator().manual_seed(seed)
 
     def draw(x):

@@ -18,14 +18,15 @@ takes tens of seconds.
 [1] H. Larochelle, I. Murray, "The Neural Autoregressive Distribution
     Estimator", AISTATS 2011.
 """
-import gzip
 import os
 
 import numpy as np
 import torch
 
+from ..errors import DataError
 from .dataset import ImageDataset
-from .paths import data_root
+from .idx import unzip
+from .paths import existing_data_root, read_bytes
 
 __all__ = ["SPLIT_SIZES", "read_amat", "load_binarized_mnist"]
 
@@ -36,9 +37,8 @@ _ZERO, _ONE, _SPACE, _NEWLINE = (ord(c) for c in "01 \n")
 
 
 def _read_bytes(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    return gzip.decompress(raw) if path.endswith(".gz") else raw
+    raw = read_bytes(path)
+    return unzip(raw, path) if path.endswith(".gz") else raw
 
 
 def _first_bad(mask):
@@ -52,8 +52,9 @@ def read_amat(path, row_length=784):
     :param int row_length: values per line (784 for 28x28 images).
     :returns: an array of shape ``(rows, row_length)`` with values 0 and 1.
     :rtype: numpy.ndarray of uint8
-    :raises ValueError: naming the line and column of the first malformed value,
-        if any line has the wrong length, a value other than ``0``/``1``, or a
+    :raises DataError: naming the file, if it cannot be read or its gzip stream is
+        truncated or corrupt; and naming the line and column of the first malformed
+        value, if any line has the wrong length, a value other than ``0``/``1``, or a
         separator other than one space (one newline at the end of a line).
     """
     buffer = np.frombuffer(_read_bytes(path), dtype=np.uint8)
@@ -64,8 +65,8 @@ def read_amat(path, row_length=784):
     bad_line = np.flatnonzero(newlines != np.arange(1, newlines.size + 1) * line_bytes - 1)
     if buffer.size == 0 or bad_line.size:
         line = int(bad_line[0]) if buffer.size else 0
-        raise ValueError(f"{path}: line {line + 1} does not hold {row_length} values separated "
-                         "by single spaces (or the file is empty); expected a binary .amat file")
+        raise DataError(f"{path}: line {line + 1} does not hold {row_length} values separated "
+                        "by single spaces (or the file is empty); expected a binary .amat file")
     table = buffer.reshape(-1, line_bytes)
     values, separators = table[:, 0::2], table[:, 1::2]
     expected = np.full(row_length, _SPACE, dtype=np.uint8)
@@ -73,22 +74,22 @@ def read_amat(path, row_length=784):
     wrong_separator = separators != expected
     if wrong_separator.any():
         row, col = divmod(_first_bad(wrong_separator), row_length)
-        raise ValueError(f"{path}: line {row + 1}, after value {col + 1}: separator "
-                         f"{bytes([separators[row, col]])!r} where one space was expected")
+        raise DataError(f"{path}: line {row + 1}, after value {col + 1}: separator "
+                        f"{bytes([separators[row, col]])!r} where one space was expected")
     not_binary = (values != _ZERO) & (values != _ONE)
     if not_binary.any():
         row, col = divmod(_first_bad(not_binary), row_length)
-        raise ValueError(f"{path}: line {row + 1}, value {col + 1} is "
-                         f"{bytes([values[row, col]])!r}; a binary .amat file holds only 0 and 1")
+        raise DataError(f"{path}: line {row + 1}, value {col + 1} is "
+                        f"{bytes([values[row, col]])!r}; a binary .amat file holds only 0 and 1")
     return values - _ZERO
 
 
 def _split_path(folder, split):
     stem = os.path.join(folder, f"binarized_mnist_{split}.amat")
     for candidate in (stem + ".gz", stem):
-        if os.path.isfile(candidate):
+        if os.path.lexists(candidate):
             return candidate
-    raise FileNotFoundError(
+    raise DataError(
         f"binarized MNIST split {split!r} not found: expected {stem}.gz (or {stem}). Point "
         f"PYRO_LVM_DATA (or --data-root) at a folder holding {_FOLDER}/binarized_mnist_"
         f"{{train,valid,test}}.amat[.gz]; the original files are at {_URL}"
@@ -98,8 +99,8 @@ def _split_path(folder, split):
 def _load_split(folder, split):
     values = read_amat(_split_path(folder, split))
     if len(values) != SPLIT_SIZES[split]:
-        raise ValueError(f"binarized MNIST {split} split has {len(values)} images, "
-                         f"expected {SPLIT_SIZES[split]}")
+        raise DataError(f"binarized MNIST {split} split has {len(values)} images, expected "
+                        f"{SPLIT_SIZES[split]}; replace the file with the original from {_URL}")
     return torch.from_numpy(values).to(torch.float32).reshape(-1, 1, 28, 28)
 
 
@@ -108,7 +109,9 @@ def load_binarized_mnist(root=None):
 
     :param str root: the data root; see :func:`~pyro_lvm.data.paths.data_root`.
     :rtype: ImageDataset
+    :raises DataError: if the data root does not exist, a split is missing,
+        unreadable, truncated or malformed.
     """
-    folder = os.path.join(data_root(root), _FOLDER)
+    folder = os.path.join(existing_data_root(root), _FOLDER)
     splits = {split: _load_split(folder, split) for split in SPLIT_SIZES}
     return ImageDataset(name="binarized-mnist", binarize="static", source=folder, **splits)

@@ -1,9 +1,17 @@
-"""The container every data set is loaded into: whole splits as float tensors."""
+"""The container every data set is loaded into: whole splits as float tensors.
+
+Every data set, built in or read from a user's file, ends up in one
+:class:`ImageDataset`, and its constructor checks the splits (non-empty, one image
+shape, one label per image), so no loader can hand an empty or ragged data set to
+training.
+"""
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
+from .checks import check_splits
 from .loader import TensorLoader
 
 __all__ = ["BINARIZE_MODES", "ImageDataset", "from_uint8"]
@@ -23,7 +31,8 @@ def from_uint8(images):
 class ImageDataset:
     """Train, test and (optionally) validation images, held whole in memory.
 
-    Images are float32 tensors of shape ``(N, 1, 28, 28)``. With ``binarize=None``
+    Images are float32 tensors of shape ``(N, C, H, W)`` (``(N, 1, 28, 28)`` for the
+    MNIST family), every split of one shape ``(C, H, W)``. With ``binarize=None``
     they are grayscale in [0, 1]; with ``"static"`` every split is in {0, 1}; with
     ``"dynamic"`` the train split is grayscale (Bernoulli means) and the test and
     valid splits are one fixed {0, 1} draw, so evaluation is deterministic.
@@ -35,7 +44,10 @@ class ImageDataset:
     :ivar torch.Tensor train_labels: int64 class labels, or ``None``.
     :ivar torch.Tensor test_labels: int64 class labels, or ``None``.
     :ivar str binarize: one of :data:`BINARIZE_MODES`.
-    :ivar str source: where the data came from (a folder, or ``"embedded"``).
+    :ivar str source: where the data came from (a folder, a file, ``"embedded"``
+        or ``"generated"``).
+    :raises DataError: if a split is empty, not 4-dimensional, or shaped unlike the
+        others, or if labels do not match their images in number.
     """
 
     name: str
@@ -50,11 +62,28 @@ class ImageDataset:
     def __post_init__(self):
         if self.binarize not in BINARIZE_MODES:
             raise ValueError(f"binarize must be one of {BINARIZE_MODES}, got {self.binarize!r}")
+        check_splits(self.name, self.source,
+                     {"train": self.train, "valid": self.valid, "test": self.test},
+                     {"train": self.train_labels, "test": self.test_labels})
 
     @property
     def input_shape(self):
         """Shape of one image, e.g. ``(1, 28, 28)``."""
         return tuple(self.train.shape[1:])
+
+    def subset(self, train=None, test=None):
+        """A copy holding at most the first ``train`` training and ``test`` test images.
+
+        :param int train: how many training images (and labels) to keep; ``None`` keeps all.
+        :param int test: the same for the test split. The valid split is kept whole.
+        :rtype: ImageDataset
+        """
+        def head(x, n):
+            return x if x is None or n is None else x[:n]
+
+        return dataclasses.replace(
+            self, train=head(self.train, train), train_labels=head(self.train_labels, train),
+            test=head(self.test, test), test_labels=head(self.test_labels, test))
 
     @property
     def is_binary(self):

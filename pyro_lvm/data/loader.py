@@ -22,6 +22,8 @@ resume from a checkpoint exactly.
 """
 import torch
 
+from .checks import check_probabilities
+
 __all__ = ["TensorLoader"]
 
 
@@ -32,12 +34,14 @@ class TensorLoader:
     :param int batch_size: examples per batch (the last batch may be smaller).
     :param bool shuffle: draw a fresh random order every epoch.
     :param bool binarize: replace each batch ``x`` by ``torch.bernoulli(x)``;
-        ``data`` must then hold probabilities in [0, 1].
+        ``data`` must then hold probabilities in [0, 1], which is checked here, once,
+        rather than in the middle of an epoch.
     :param torch.Generator generator: the only source of randomness; ``None``
         uses PyTorch's global generator (not reproducible across resumes).
     :param bool drop_last: skip the final incomplete batch.
     :param torch.Tensor labels: optional, one per example; batches are then
         ``(x, y)`` pairs.
+    :raises DataError: if ``binarize`` and ``data`` has values outside [0, 1] or NaN.
     """
 
     def __init__(self, data, batch_size, shuffle=True, binarize=False, generator=None,
@@ -46,6 +50,8 @@ class TensorLoader:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if labels is not None and len(labels) != len(data):
             raise ValueError(f"got {len(labels)} labels for {len(data)} examples")
+        if binarize:
+            check_probabilities(data, "the data to binarize per batch")
         self.data = data
         self.labels = labels
         self.batch_size = int(batch_size)

@@ -15,39 +15,17 @@ Usage, with a folder in torchvision's layout (``<root>/MNIST/raw/*-ubyte.gz``)::
 MNIST is by Y. LeCun, C. Cortes and C. J. C. Burges.
 """
 import argparse
-import gzip
 import os
-import struct
 
 import numpy as np
 
 from pyro_lvm.data.embedded import ASSET_PATH
+from pyro_lvm.data.idx import read_idx
 
 __all__ = ["read_idx", "choose_balanced", "make_subset", "main"]
 
 _FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
           "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-
-
-def read_idx(path):
-    """Read an idx file of unsigned bytes (MNIST's format), gzip'd or not.
-
-    The header is two zero bytes, the type code ``0x08`` (unsigned byte), the
-    number of dimensions, then each dimension as a big-endian int32.
-
-    :rtype: numpy.ndarray of uint8
-    """
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    zeros, type_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zeros != 0 or type_code != 0x08:
-        raise ValueError(f"{path} is not an idx file of unsigned bytes")
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != np.prod(shape):
-        raise ValueError(f"{path}: header promises shape {shape} but holds {body.size} bytes")
-    return body.reshape(shape)
 
 
 def _read_split(raw_folder, split):

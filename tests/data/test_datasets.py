@@ -7,6 +7,7 @@ Every test points ``PYRO_LVM_CACHE`` at a temporary folder, so nothing outside
 """
 import gzip
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -24,18 +25,11 @@ from pyro_lvm.data import (
 from pyro_lvm.data.binarized import read_amat
 from pyro_lvm.data.embedded import ASSET_PATH
 from pyro_lvm.data.make_embedded import make_subset
+from pyro_lvm.errors import DataError
 
 # From /work/shared/data/SOURCES.md.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-
-@pytest.fixture
-def no_data_env(monkeypatch, tmp_path):
-    """No data root configured; the cache is an empty temporary folder."""
-    monkeypatch.delenv("PYRO_LVM_DATA", raising=False)
-    monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
 
 
 # ---------------------------------------------------------------- paths
@@ -161,7 +155,7 @@ def test_read_amat_rejects_malformed(tmp_path, text, match):
 
 
 def test_binarized_mnist_errors(no_data_env, tmp_path):
-    with pytest.raises(FileNotFoundError, match="PYRO_LVM_DATA"):
+    with pytest.raises(DataError, match="binarized MNIST split 'train' not found.*PYRO_LVM_DATA"):
         load_dataset("binarized-mnist", root=tmp_path)
     folder = tmp_path / "binarized_mnist"
     folder.mkdir()
@@ -325,3 +319,50 @@ def test_embedded_asset_matches_mnist(real):
     index = torch.from_numpy(shipped["test_indices"])
     assert torch.equal(embedded.test, real["mnist"].test[index])
     assert torch.equal(embedded.test_labels, real["mnist"].test_labels[index])
+
+
+def _truncate(path, keep=1000):
+    with open(path, "r+b") as f:
+        f.truncate(keep)
+
+
+def test_truncated_extraction_in_the_cache_is_redone(real, monkeypatch, tmp_path):
+    """An idx file cut short in the cache (an interrupted extraction) is extracted again from the
+    verified .gz, with a warning, instead of failing the same way on every run."""
+    cache_raw = tmp_path / "cache" / "MNIST" / "raw"
+    cache_raw.mkdir(parents=True)
+    for path in (real["cache"] / "MNIST" / "raw").iterdir():
+        if path.suffix == ".gz":
+            os.symlink(path, cache_raw / path.name)
+        else:
+            (cache_raw / path.name).write_bytes(path.read_bytes())
+    images = cache_raw / "train-images-idx3-ubyte"
+    _truncate(images)
+    monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
+    expected = (f"{images} holds 1000 bytes where its header (shape (60000, 28, 28)) promises "
+                f"47040016 (an interrupted extraction?); extracting it again from "
+                "train-images-idx3-ubyte.gz")
+    for root in (real["root"], tmp_path / "cache"):  # from the shared root, and as its own root
+        with pytest.warns(UserWarning, match=re.escape(expected)):
+            data = load_dataset("mnist", root=root)
+        assert images.stat().st_size == 47040016
+        assert torch.equal(data.train, real["mnist"].train)
+        _truncate(images)
+
+
+def test_truncated_extraction_in_the_root_uses_the_archives_beside_it(real, monkeypatch, tmp_path):
+    root_raw = tmp_path / "root" / "MNIST" / "raw"
+    root_raw.mkdir(parents=True)
+    for path in (real["root"] / "MNIST" / "raw").iterdir():
+        os.symlink(path, root_raw / path.name)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (root_raw / stem).write_bytes((real["cache"] / "MNIST" / "raw" / stem).read_bytes())
+    _truncate(root_raw / "t10k-labels-idx1-ubyte", keep=108)
+    monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
+    with pytest.warns(UserWarning, match="t10k-labels-idx1-ubyte holds 108 bytes where its header "
+                                         r"\(shape \(10000,\)\) promises 10008; extracting the .gz"):
+        data = load_dataset("mnist", root=tmp_path / "root")
+    assert torch.equal(data.test_labels, real["mnist"].test_labels)
+    assert (root_raw / "t10k-labels-idx1-ubyte").stat().st_size == 108  # the root is never written
+    assert data.source.endswith(f"(extracted into {tmp_path / 'cache' / 'MNIST' / 'raw'})")
