@@ -203,3 +203,22 @@ def test_sbn_trains_with_vimco_through_the_command(tmp_path):
                    "--particles", "3", "--out", str(tmp_path / "sbn")])
     assert summary["config"]["objective"] == "iwae" and summary["config"]["particles"] == 3
     assert torch.isfinite(torch.tensor(summary["evaluation"]["log_likelihood"]))
+
+
+def test_training_on_your_own_tensors(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = (rng.random((80, 12, 12)) * 255).astype(np.uint8)
+    np.savez(tmp_path / "mine.npz", train=images[:64], test=images[64:])
+    out = tmp_path / "run"
+    summary = run(["train", "vae", "--data", str(tmp_path / "mine.npz"), "--epochs", "1", "--latent-dim", "2",
+                   "--hidden", "8", "--eval-samples", "3", "--no-progress", "--out", str(out)])
+    config = json.load(open(out / "config.json"))
+    assert config["data"]["train_size"] == 64 and config["data"]["test_size"] == 16
+    assert config["data"]["input_shape"] == [1, 12, 12]
+    assert summary["evaluation"]["num_data"] == 16
+    run(["evaluate", str(out), "--samples", "3", "--no-progress"])  # finds the same file again
+    np.save(tmp_path / "bad.npy", np.zeros((5, 2, 3, 4, 5)))
+    _fails(["train", "vae", "--data", str(tmp_path / "bad.npy"), "--no-progress", "--out", str(tmp_path / "r2")],
+           capsys, "bad.npy")

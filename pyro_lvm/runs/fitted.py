@@ -168,7 +168,7 @@ class FitRunKind(RunKind):
         if s.get("train_subset"):
             train_loader.data = train_loader.data[: s["train_subset"]]
         # what must match to resume: everything that changes the result, not the epoch count
-        config = {"run_kind": self.name, "model_config": model.to_config(), "data": dataset.name,
+        config = {"run_kind": self.name, "model_config": model.to_config(), "data": _data_reference(s["data"], dataset),
                   "binarize": dataset.binarize, "objective": s["objective"],
                   "particles": objective.num_particles, "alpha": s.get("alpha"),
                   "batch_size": s["batch_size"], "lr": s["lr"], "lr_schedule": s["lr_schedule"],
@@ -219,6 +219,13 @@ class FitRunKind(RunKind):
         images = min(options.get("images") or len(dataset.test), len(dataset.test))
         return self._evaluate(folder, model, dataset, samples, images, math.inf, settings["seed"],
                               options.get("batch_size"), progress, "evaluation")
+
+
+def _data_reference(requested, dataset):
+    """How a later evaluation finds the data again: ``auto`` resolved, a file of one's own by its full path."""
+    if requested == "auto":
+        return dataset.name
+    return os.path.abspath(requested) if os.path.isfile(requested) else requested
 
 
 def _duration(seconds):
