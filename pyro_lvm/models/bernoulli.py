@@ -20,6 +20,8 @@ import torch
 from pyro.infer.util import is_validation_enabled
 from torch import nn
 
+from pyro_lvm.models.plates import batch_size_of
+from pyro_lvm.models.registration import register
 from pyro_lvm.nn import MLP
 
 MAX_EXACT_LATENTS = 16
@@ -36,7 +38,14 @@ class BernoulliLatentModel(nn.Module):
         ``None``, ``"average"`` (decaying average of the learning signal), ``"neural"`` (an input-
         dependent baseline network, Mnih & Gregor 2014, sec. 3.2) or ``"both"``.
     :param float baseline_beta: decay of the average baseline.
+
+    :meth:`model`, :meth:`guide`, :meth:`enum_model` and :meth:`enum_guide` register the whole
+    module as ``"bernoulli_latent"`` with ``pyro.module`` (see :mod:`pyro_lvm.models.registration`),
+    so stock ``pyro.infer.SVI`` trains it, the neural baseline included; :meth:`prior_guide`
+    uses no trainable parameter and registers nothing.
     """
+
+    registration_name = "bernoulli_latent"
 
     latent_site = "z"
     obs_site = "x"
@@ -82,16 +91,23 @@ class BernoulliLatentModel(nn.Module):
         logits = self.decoder(z).reshape(*z.shape[:-1], *self.input_shape)
         return dist.Bernoulli(logits=logits, validate_args=False).to_event(self._event_dim)
 
-    def model(self, x):
-        """p(z) p(x|z) over a batch ``x`` of shape ``(N, *input_shape)``."""
-        if is_validation_enabled():
+    def model(self, x=None, *, batch_size=None):
+        """p(z) p(x|z) over a batch ``x`` of shape ``(N, *input_shape)``.
+
+        With ``x=None`` the site ``"x"`` is sampled for ``batch_size`` data, so
+        ``Predictive(m.model, num_samples=S)(None, batch_size=N)["x"]`` has shape ``(S, N, *input_shape)``.
+        """
+        n = batch_size_of(x, batch_size)
+        if x is not None and is_validation_enabled():
             self._check(x)
-        with pyro.plate("data", x.shape[0]):
+        register(self.registration_name, self)
+        with pyro.plate("data", n):
             z = pyro.sample(self.latent_site, dist.Bernoulli(logits=self.prior_logits).to_event(1))
             pyro.sample(self.obs_site, self._likelihood(z), obs=x)
 
     def guide(self, x):
         """q(z|x), with the baselines it asks for in ``infer={"baseline": ...}``."""
+        register(self.registration_name, self)
         with pyro.plate("data", x.shape[0]):
             logits = self.encoder(x.reshape(x.shape[0], -1))
             pyro.sample(self.latent_site, dist.Bernoulli(logits=logits).to_event(1),
@@ -156,12 +172,14 @@ class BernoulliLatentModel(nn.Module):
 
     def enum_model(self, x, enumerate_latents=False):
         """The model with sites ``z_0 .. z_{K-1}``; ``enumerate_latents`` sums them out in the model."""
+        register(self.registration_name, self)
         with pyro.plate("data", x.shape[0]):
             z = self._split_sites(self.prior_logits, enumerate_latents)
             pyro.sample(self.obs_site, self._likelihood(z), obs=x)
 
     def enum_guide(self, x):
         """The guide with sites ``z_0 .. z_{K-1}`` enumerated in parallel (exact ELBO under TraceEnum_ELBO)."""
+        register(self.registration_name, self)
         with pyro.plate("data", x.shape[0]):
             self._split_sites(self.encoder(x.reshape(x.shape[0], -1)), True)
 

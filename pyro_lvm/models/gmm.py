@@ -46,6 +46,8 @@ from torch import nn
 
 from pyro_lvm.models.gmm_em import (COVARIANCES, MixtureParams, check_data, component_log_prob, initial_params,
                                     log_weights, sample_mixture)
+from pyro_lvm.models.plates import batch_size_of
+from pyro_lvm.models.registration import register
 
 ASSIGNMENT, OBS = "assignment", "x"
 
@@ -105,14 +107,15 @@ class GaussianComponents(TorchDistribution):
         return (self.locs[z] + (self.scale[z] @ noise.unsqueeze(-1)).squeeze(-1)).detach()
 
 
-def observe_mixture(x, logits, locs, scale):
+def observe_mixture(x, logits, locs, scale, batch_size=None):
     r"""Score ``x`` under the mixture, with the assignment as an enumerated discrete site.
 
+    :param torch.Tensor x: ``(N, D)``, or ``None`` to sample ``batch_size`` points instead.
     :param torch.Tensor logits: unnormalised :math:`\log \pi`, shape ``(K,)``.
     :param torch.Tensor locs: ``(K, D)``.
     :param torch.Tensor scale: standard deviations ``(K, D)`` or Cholesky factors ``(K, D, D)``.
     """
-    with pyro.plate("data", x.shape[0]):
+    with pyro.plate("data", batch_size_of(x, batch_size)):
         z = pyro.sample(ASSIGNMENT, dist.Categorical(logits=logits), infer={"enumerate": "parallel"})
         pyro.sample(OBS, GaussianComponents(locs, scale, z), obs=x)
 
@@ -202,7 +205,12 @@ class GaussianMixture(nn.Module):
     :param str covariance: ``"diag"`` or ``"full"``.
     :param GMMPrior prior: if given, the model adds :math:`\log p(\theta)` (MAP estimation).
     :param float reg_covar: :math:`\epsilon`.
+
+    :meth:`model` registers the module as ``"gaussian_mixture"`` with ``pyro.module`` (see
+    :mod:`pyro_lvm.models.registration`), so stock ``pyro.infer.SVI`` with ``TraceEnum_ELBO`` trains it.
     """
+
+    registration_name = "gaussian_mixture"
 
     def __init__(self, num_components, data_dim, covariance="full", prior=None, reg_covar=1e-6, dtype=None):
         super().__init__()
@@ -305,12 +313,17 @@ class GaussianMixture(nn.Module):
         """``x`` if it is finite ``(N, D)`` data with ``N >= K``; else ``ValueError``."""
         return check_data(x, self.num_components, self.data_dim)
 
-    def model(self, x):
-        """The mixture over ``x`` of shape ``(N, D)``, with the assignment enumerated."""
+    def model(self, x=None, *, batch_size=None):
+        """The mixture over ``x`` of shape ``(N, D)``, with the assignment enumerated.
+
+        With ``x=None`` the sites ``"assignment"`` and ``"x"`` are sampled for ``batch_size``
+        points: ``Predictive(gmm.model, num_samples=S)(None, batch_size=N)["x"]`` is ``(S, N, D)``.
+        """
+        register(self.registration_name, self)
         params, logits = self.constrained_params()
         if self.prior is not None:
             pyro.factor("log_prior", self.prior.log_prob(params))
-        observe_mixture(x, logits, params.locs, params.scale)
+        observe_mixture(x, logits, params.locs, params.scale, batch_size)
 
     def guide(self, x):
         """Empty: the parameters are point estimates and the assignment is enumerated in the model."""
@@ -365,16 +378,22 @@ class BayesianGaussianMixture:
         """The global sample sites."""
         return ("weights", "locs", "scales") + (("corr_chol",) if self.covariance == "full" else ())
 
-    def model(self, x):
-        """Priors on the global sites, then the data with the assignment enumerated."""
-        priors = self.prior.distributions(self.num_components, self.data_dim, self.covariance, x)
+    def model(self, x=None, *, batch_size=None):
+        """Priors on the global sites, then the data with the assignment enumerated.
+
+        With ``x=None`` it samples ``batch_size`` points (``float`` default dtype), as
+        :meth:`GaussianMixture.model` does. It has no parameters to register; the
+        :meth:`variational_guide` (an ``AutoNormal``) registers its own.
+        """
+        like = x if x is not None else torch.zeros(())
+        priors = self.prior.distributions(self.num_components, self.data_dim, self.covariance, like)
         weights = pyro.sample("weights", priors["weights"])
         with pyro.plate("components", self.num_components):
             locs = pyro.sample("locs", priors["locs"])
             scale = pyro.sample("scales", priors["scales"])
             if self.covariance == "full":
                 scale = scale.unsqueeze(-1) * pyro.sample("corr_chol", priors["corr_chol"])
-        observe_mixture(x, log_weights(weights), locs, scale)
+        observe_mixture(x, log_weights(weights), locs, scale, batch_size)
 
     def params_from_sites(self, values):
         """:class:`MixtureParams` from one set of site values (e.g. posterior medians)."""

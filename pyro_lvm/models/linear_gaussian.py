@@ -19,6 +19,9 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyro_lvm.models.plates import batch_size_of
+from pyro_lvm.models.registration import register
+
 
 class LinearGaussian(nn.Module):
     """Probabilistic PCA as a Pyro model with exact :meth:`log_prob` and :meth:`posterior`.
@@ -28,7 +31,12 @@ class LinearGaussian(nn.Module):
     :param torch.Tensor weight: optional initial ``W`` of shape ``(d, k)`` (random if omitted).
     :param torch.Tensor bias: optional initial ``b`` of shape ``(d,)`` (zeros if omitted).
     :param float noise_scale: initial ``sigma``.
+
+    :meth:`model` and :meth:`exact_guide` register the module as ``"linear_gaussian"`` with
+    ``pyro.module`` (see :mod:`pyro_lvm.models.registration`), so stock ``pyro.infer.SVI`` trains it.
     """
+
+    registration_name = "linear_gaussian"
 
     latent_site = "z"
     obs_site = "x"
@@ -53,10 +61,18 @@ class LinearGaussian(nn.Module):
     def noise_scale(self):
         return self.log_noise_scale.exp()
 
-    def model(self, x):
-        """The generative model over a batch ``x`` of shape ``(N, d)``."""
-        with pyro.plate("data", x.shape[0]):
-            prior = dist.Normal(x.new_zeros(()), x.new_ones(())).expand([self.latent_dim]).to_event(1)
+    def model(self, x=None, *, batch_size=None):
+        """The generative model over a batch ``x`` of shape ``(N, d)``.
+
+        With ``x=None`` the site ``"x"`` is sampled for ``batch_size`` data:
+        ``Predictive(m.model, num_samples=S)(None, batch_size=N)["x"]`` has shape ``(S, N, d)``,
+        each row distributed as :meth:`marginal`.
+        """
+        n = batch_size_of(x, batch_size)
+        register(self.registration_name, self)
+        like = x if x is not None else self.weight
+        with pyro.plate("data", n):
+            prior = dist.Normal(like.new_zeros(()), like.new_ones(())).expand([self.latent_dim]).to_event(1)
             z = pyro.sample(self.latent_site, prior)
             loc = z @ self.weight.T + self.bias
             pyro.sample(self.obs_site, dist.Normal(loc, self.noise_scale).to_event(1), obs=x)
@@ -81,6 +97,7 @@ class LinearGaussian(nn.Module):
 
     def exact_guide(self, x):
         """A guide that samples the exact posterior: with it every ELBO equals log p(x)."""
+        register(self.registration_name, self)
         with pyro.plate("data", x.shape[0]):
             pyro.sample(self.latent_site, self.posterior(x))
 

@@ -8,6 +8,7 @@ and amortised guide :math:`q_\phi(z|x) = \mathcal N(\mu_\phi(x), \mathrm{diag}\,
 The model and the guide share the site names ``"z"`` (latent) and ``"x"`` (observation) inside a
 ``pyro.plate("data")``, so any objective in :mod:`pyro_lvm.objectives` trains the pair.
 """
+import warnings
 from dataclasses import asdict, dataclass
 
 import pyro
@@ -17,7 +18,8 @@ from pyro.infer.util import is_validation_enabled
 from torch import nn
 
 from pyro_lvm.models.likelihoods import make_likelihood
-from pyro_lvm.models.plates import data_plate
+from pyro_lvm.models.plates import batch_size_of, data_plate
+from pyro_lvm.models.registration import register
 from pyro_lvm.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 
 
@@ -77,22 +79,26 @@ def _make_nets(cfg):
 class VAE(nn.Module):
     """A VAE whose :meth:`model` and :meth:`guide` are a Pyro model/guide pair.
 
+    The model registers ``"decoder"`` and ``"likelihood"`` and the guide ``"encoder"`` with
+    ``pyro.module`` (see :mod:`pyro_lvm.models.registration`), so stock ``pyro.infer.SVI``
+    trains the pair; :func:`pyro_lvm.train.fit` skips that per-step cost.
+
     :param VAEConfig config: architecture and likelihood; keyword arguments override fields.
-    :param bool register_params: call ``pyro.module`` inside model and guide so that
-        ``pyro.infer.SVI`` (which only sees Pyro's param store) trains the networks.
-        :func:`pyro_lvm.train.fit` collects module parameters itself, so it leaves this off
-        and skips the per-step registration cost.
+    :param bool register_params: deprecated; registration is on by default (``False`` still
+        turns it off for this instance; prefer ``registration_enabled(False)``).
 
     Example::
 
         vae = VAE(latent_dim=20)
         loss = get_objective("iwae", num_particles=5).differentiable_loss(vae.model, vae.guide, x)
+        svi = pyro.infer.SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 1e-3}), pyro.infer.Trace_ELBO())
+        draws = pyro.infer.Predictive(vae.model, num_samples=10)(None, batch_size=64)["x"]  # (10, 64, 1, 28, 28)
     """
 
     latent_site = "z"
     obs_site = "x"
 
-    def __init__(self, config=None, register_params=False, **overrides):
+    def __init__(self, config=None, register_params=None, **overrides):
         super().__init__()
         config = config or VAEConfig()
         if overrides:
@@ -103,7 +109,12 @@ class VAE(nn.Module):
             config.likelihood,
             **({"scale": config.gaussian_scale, "learn_scale": config.learn_scale}
                if config.likelihood == "gaussian" else {}))
-        self.register_params = register_params
+        if register_params is not None:
+            warnings.warn("VAE(register_params=...) is deprecated: model and guide register their networks "
+                          "with pyro.module by default, and pyro_lvm.train.fit skips it; use "
+                          "pyro_lvm.models.registration_enabled(False) to switch it off", FutureWarning,
+                          stacklevel=2)
+        self._register = register_params is not False
         self._event_dim = len(config.input_shape)
 
     def _check_shape(self, x):
@@ -111,24 +122,31 @@ class VAE(nn.Module):
             raise ValueError(f"expected a batch of shape (N, {', '.join(map(str, self.config.input_shape))}), "
                              f"got {tuple(x.shape)}")
 
-    def model(self, x):
-        """p(z) p(x|z) over a batch ``x`` of shape ``(N, *input_shape)``."""
-        if is_validation_enabled():
+    def model(self, x=None, *, batch_size=None):
+        """p(z) p(x|z) over a batch ``x`` of shape ``(N, *input_shape)``.
+
+        With ``x=None`` the site ``"x"`` is sampled from the likelihood for ``batch_size`` data:
+        ``Predictive(vae.model, num_samples=S)(None, batch_size=N)["x"]`` has shape
+        ``(S, N, *input_shape)``.
+        """
+        n = batch_size_of(x, batch_size)
+        if x is not None and is_validation_enabled():
             self._check_shape(x)
             self.likelihood.validate(x)
-        if self.register_params:
-            pyro.module("decoder", self.decoder)
-            pyro.module("likelihood", self.likelihood)
-        with data_plate(x):
-            shape = (x.shape[0], self.config.latent_dim)
-            prior = dist.Normal(x.new_zeros(()).expand(shape), x.new_ones(()).expand(shape)).to_event(1)
+        if self._register:
+            register("decoder", self.decoder)
+            register("likelihood", self.likelihood)
+        like = x if x is not None else next(self.decoder.parameters())  # dtype and device
+        with data_plate(x, size=n, device=like.device):
+            shape = (n, self.config.latent_dim)
+            prior = dist.Normal(like.new_zeros(()).expand(shape), like.new_ones(()).expand(shape)).to_event(1)
             z = pyro.sample(self.latent_site, prior)
             pyro.sample(self.obs_site, self.likelihood(self.decoder(z), self._event_dim), obs=x)
 
     def guide(self, x):
         """q(z|x): a diagonal Normal whose parameters come from the encoder."""
-        if self.register_params:
-            pyro.module("encoder", self.encoder)
+        if self._register:
+            register("encoder", self.encoder)
         with data_plate(x):
             loc, scale = self.encoder(x)
             pyro.sample(self.latent_site, dist.Normal(loc, scale).to_event(1))

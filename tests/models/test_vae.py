@@ -60,8 +60,8 @@ def test_gaussian_vae_learns_its_scale():
     assert vae.likelihood.scale.item() < 1.0
 
 
-def test_register_params_makes_stock_svi_train_the_networks():
-    vae = VAE(latent_dim=2, hidden=(8,), register_params=True)
+def test_stock_svi_trains_the_networks_by_default():
+    vae = VAE(latent_dim=2, hidden=(8,))
     x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3))
     svi = pyro.infer.SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 1e-2}), pyro.infer.Trace_ELBO())
     before = vae.encoder.head.loc.weight.detach().clone()
