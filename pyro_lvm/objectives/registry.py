@@ -1,6 +1,10 @@
 """Objectives by name, and an adapter so Pyro's own ELBO instances plug in too."""
-from pyro.infer import ELBO
+import math
 
+import torch
+from pyro.infer import ELBO, RenyiELBO, TraceGraph_ELBO
+
+from pyro_lvm.errors import NonFiniteLossError
 from pyro_lvm.objectives.meanfield_elbo import MeanFieldELBO
 from pyro_lvm.objectives.renyi_elbo import IWAE, RenyiBound
 from pyro_lvm.objectives.trace_elbo import TraceELBO
@@ -11,33 +15,79 @@ OBJECTIVES = {"elbo": TraceELBO, "tracegraph": TraceGraphELBO, "meanfield": Mean
 
 
 class PyroELBO:
-    """Wrap a ``pyro.infer.ELBO`` instance (e.g. ``TraceGraph_ELBO()``) as an objective."""
+    """Wrap a ``pyro.infer.ELBO`` instance (``Trace_ELBO()``, ``RenyiELBO()``, ...) as an objective.
+
+    Every Pyro ELBO has ``loss`` (a float, no gradients) and ``loss_and_grads`` (a float, with
+    the gradient accumulated into ``.grad``), which is what :meth:`loss_and_grads` drives;
+    ``differentiable_loss`` exists only for some (not ``RenyiELBO`` or ``TraceGraph_ELBO``).
+    ``loss_and_grads`` backpropagates only when the traces hold ``param`` sites, and
+    ``JitTrace_ELBO`` compiles against the param store, so a training loop must keep the
+    models' ``pyro.module`` registration on (:attr:`needs_param_sites`).
+    """
+
+    #: read by :func:`pyro_lvm.train.fit`: keep ``pyro.module`` registration on for this objective
+    needs_param_sites = True
 
     def __init__(self, elbo):
-        if not hasattr(elbo, "differentiable_loss"):
-            raise TypeError(f"{type(elbo).__name__} has no differentiable_loss; "
-                            "use a pyro_lvm objective (e.g. 'iwae' or 'renyi') instead")
+        if not isinstance(elbo, ELBO):
+            raise TypeError(f"expected a pyro.infer.ELBO instance, got {type(elbo).__name__}")
         self.elbo = elbo
         self.num_particles = elbo.num_particles
 
+    def loss_and_grads(self, model, guide, *args, **kwargs):
+        """The loss as a float, after adding its gradient to ``.grad`` as ``SVI.step`` does.
+
+        Uses ``differentiable_loss`` and ``backward`` where the ELBO has it (the same gradient,
+        and no silent no-op when a model registers no ``param`` site), else ``loss_and_grads``.
+
+        :raises NonFiniteLossError: when the loss is NaN or infinite (Pyro only warns).
+        """
+        if hasattr(self.elbo, "differentiable_loss"):
+            loss = self.elbo.differentiable_loss(model, guide, *args, **kwargs)
+            if not torch.is_tensor(loss):
+                return float(loss)  # nothing to differentiate (e.g. an empty model)
+            if loss.requires_grad:
+                loss.backward()
+            value = loss.item()
+        else:
+            value = float(self.elbo.loss_and_grads(model, guide, *args, **kwargs))
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"{type(self.elbo).__name__} loss is {value}")
+        return value
+
     def differentiable_loss(self, model, guide, *args, **kwargs):
+        """The wrapped ELBO's ``differentiable_loss``, where it has one."""
+        if not hasattr(self.elbo, "differentiable_loss"):
+            raise TypeError(f"{type(self.elbo).__name__} has no differentiable_loss (it computes gradients in "
+                            f"loss_and_grads, which fit drives); for a differentiable loss use {_nearest(self.elbo)}")
         return self.elbo.differentiable_loss(model, guide, *args, **kwargs)
 
     __call__ = differentiable_loss
 
     def loss(self, model, guide, *args, **kwargs):
+        """The loss as a float, without gradients (every Pyro ELBO has it)."""
         return self.elbo.loss(model, guide, *args, **kwargs)
 
 
-def get_objective(name, num_particles=None, **kwargs):
-    """Return an objective by name (``elbo``, ``meanfield``, ``iwae``, ``renyi``).
+def _nearest(elbo):
+    """Our objective closest to a Pyro ELBO, as a hint."""
+    if isinstance(elbo, TraceGraph_ELBO):
+        return "get_objective('tracegraph')"
+    if isinstance(elbo, RenyiELBO):
+        return "get_objective('renyi', alpha=...) or get_objective('iwae')"
+    return "a pyro_lvm objective such as get_objective('elbo')"
 
-    An object that already has ``differentiable_loss`` is returned as is; a Pyro ``ELBO``
+
+def get_objective(name, num_particles=None, **kwargs):
+    """Return an objective by name (``elbo``, ``tracegraph``, ``meanfield``, ``iwae``, ``renyi``).
+
+    An object that already has ``differentiable_loss`` is returned as is; any Pyro ``ELBO``
     instance is wrapped by :class:`PyroELBO`.
 
     :param name: objective name or instance.
     :param int num_particles: samples per datum (default: 1, and 5 for ``iwae``/``renyi``).
-    :param kwargs: e.g. ``alpha`` for ``renyi``, ``vectorize_particles``, ``max_plate_nesting``.
+    :param kwargs: e.g. ``alpha`` for ``renyi`` (default 0.5, as the command line's ``--alpha``;
+        ``alpha=0`` is ``iwae``), ``vectorize_particles``, ``max_plate_nesting``.
     """
     if not isinstance(name, str):
         if num_particles is not None or kwargs:
@@ -46,7 +96,7 @@ def get_objective(name, num_particles=None, **kwargs):
             return PyroELBO(name)
         if hasattr(name, "differentiable_loss") and not isinstance(name, type):
             return name
-        raise TypeError(f"expected an objective name or instance, got {name!r}")
+        raise TypeError(f"expected an objective name or instance, got {type(name).__name__}")
     try:
         cls = OBJECTIVES[name]
     except KeyError:

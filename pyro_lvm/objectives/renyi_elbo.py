@@ -19,10 +19,12 @@ class RenyiBound(Objective):
     pathwise for reparameterised sites (matching ``pyro.infer.RenyiELBO``); discrete guide sites
     get VIMCO's leave-one-out score-function estimator (Mnih & Rezende 2016), for ``alpha = 0``.
 
-    :param float alpha: the Renyi order, ``alpha != 1``.
+    :param float alpha: the Renyi order, ``alpha != 1``; default 0.5 (the command line's
+        ``--alpha`` too), halfway between the IWAE bound (``alpha = 0``, objective ``"iwae"``)
+        and the ELBO.
     """
 
-    def __init__(self, alpha=0.0, num_particles=5, vectorize_particles=True, max_plate_nesting=None):
+    def __init__(self, alpha=0.5, num_particles=5, vectorize_particles=True, max_plate_nesting=None):
         if alpha == 1:
             raise ValueError("alpha = 1 is the ELBO: use objective 'elbo' instead of 'renyi'")
         super().__init__(num_particles, vectorize_particles, max_plate_nesting)

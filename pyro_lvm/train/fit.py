@@ -4,8 +4,17 @@
 parameter of the model and guide: the parameters of their ``nn.Module`` owners and any
 ``pyro.param`` sites (found once by a param-only trace). Working on the modules directly rather
 than through ``pyro.infer.SVI`` avoids re-registering every parameter and running one optimizer
-per tensor at each step, which is most of Pyro's per-step overhead for small networks.
+per tensor at each step, which is most of Pyro's per-step overhead for small networks. For
+the same reason the models' ``pyro.module`` registration is switched off around the steps
+(:mod:`pyro_lvm.models.registration`), except for a Pyro ELBO instance, which needs the param
+sites (``loss_and_grads`` backpropagates only when it sees them; ``JitTrace_ELBO`` compiles
+against the param store).
+
+A batch is ``x``, or a tuple such as ``(x, y)``; the tuple is passed whole to the model and
+the guide when the model takes that many positional arguments, and as ``x`` alone otherwise.
 """
+import inspect
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -13,11 +22,13 @@ from dataclasses import dataclass, field
 import pyro
 import pyro.poutine as poutine
 import torch
+from pyro.distributions import constraints
 from torch import nn
 from tqdm.auto import tqdm
 
 from pyro_lvm.data import TensorLoader
-from pyro_lvm.errors import CheckpointError, NonFiniteLossError
+from pyro_lvm.errors import CheckpointError, DataError, NonFiniteLossError
+from pyro_lvm.models.registration import registration_enabled
 from pyro_lvm.objectives import MeanFieldELBO, TraceELBO, get_objective
 from pyro_lvm.train.checkpoint import (load_checkpoint, load_modules, param_store_state, rng_state,
                                        save_checkpoint, set_rng_state)
@@ -66,15 +77,17 @@ def as_loader(data, batch_size, shuffle, generator=None):
     raise TypeError(f"expected a tensor or a TensorLoader, got {type(data).__name__}")
 
 
-def _parameters(modules, model, guide, batch):
+def _parameters(modules, model, guide, args):
     """Module parameters, then any ``pyro.param`` sites outside them.
 
-    Found by running guide and model once under a param-only trace, without gradients,
-    validation or touching the random stream, so discovery changes no state of the run.
+    Found by running guide and model once on ``args`` under a param-only trace, without
+    gradients, validation, registration or touching the random stream, so discovery changes
+    no state of the run.
     """
     params = {id(p): p for m in modules.values() for p in m.parameters() if p.requires_grad}
-    with torch.random.fork_rng(devices=[]), torch.no_grad(), pyro.validation_enabled(False):
-        traces = [poutine.trace(fn, param_only=True).get_trace(batch) for fn in (guide, model)]
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), pyro.validation_enabled(False), \
+            registration_enabled(False):
+        traces = [poutine.trace(fn, param_only=True).get_trace(*args) for fn in (guide, model)]
     for trace in traces:
         for site in trace.nodes.values():
             p = site["value"].unconstrained()
@@ -91,20 +104,119 @@ def _adam(params, lr, betas, eps):
         return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps)
 
 
+def positional_arity(fn):
+    """How many positional arguments ``fn`` accepts (``inf`` with ``*args`` or when unknown)."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return math.inf
+    kinds = [p.kind for p in parameters]
+    if inspect.Parameter.VAR_POSITIONAL in kinds:
+        return math.inf
+    return sum(k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) for k in kinds)
+
+
+def batch_arguments(model):
+    """``batch -> args`` for ``model(*args)`` and ``guide(*args)``, decided once from ``model``'s signature.
+
+    A tensor batch gives ``(x,)``; a tuple or list ``(x, y, ...)`` is passed whole when the model
+    takes that many positional arguments (a conditional model ``model(x, y)``), else as ``(x,)``:
+    an unconditional model ignores the labels.
+    """
+    arity = positional_arity(model)
+
+    def arguments(batch):
+        if isinstance(batch, (tuple, list)):
+            return tuple(batch) if len(batch) <= arity else (batch[0],)
+        return (batch,)
+
+    return arguments
+
+
+def _without_values(fn):
+    """``fn``, re-raising a multi-line ``ValueError`` as its first line only.
+
+    Torch's support check appends the offending tensor to its message (a hundred lines of
+    numbers for a batch of images); the first line names the distribution and the shape.
+    """
+    def wrapped(*args):
+        try:
+            return fn(*args)
+        except ValueError as e:
+            lines = str(e).splitlines()
+            if len(lines) < 2:
+                raise
+            raise ValueError(f"{lines[0].rstrip(':')} (values not shown)") from None
+    return wrapped
+
+
+def _training_step(objective, model, guide):
+    """``*args -> loss`` that also accumulates the gradient: ``loss_and_grads`` where the objective
+    has it (a Pyro ELBO, see :class:`~pyro_lvm.objectives.PyroELBO`), else ``differentiable_loss``
+    and ``backward``."""
+    if hasattr(objective, "loss_and_grads"):
+        return _without_values(lambda *args: torch.tensor(objective.loss_and_grads(model, guide, *args)))
+
+    def step(*args):
+        loss = objective.differentiable_loss(model, guide, *args)
+        loss.backward()
+        return loss
+    return _without_values(step)
+
+
 @torch.no_grad()
 def evaluate_loss(model, guide, objective, loader, seed=0):
-    """The objective's loss per datum on a data set, at a fixed seed (repeatable)."""
+    """The objective's loss per datum on a data set, at a fixed seed (repeatable).
+
+    :param objective: a name, one of our objectives or a Pyro ELBO (scored with ``loss``).
+    :param loader: a :class:`TensorLoader`; ``(x, y)`` batches follow the rule of :func:`fit`.
+    """
+    objective = get_objective(objective)
+    if hasattr(objective, "loss"):
+        loss = _without_values(lambda *args: objective.loss(model, guide, *args))
+    else:
+        loss = _without_values(lambda *args: objective.differentiable_loss(model, guide, *args).item())
+    arguments = batch_arguments(model)
     total = 0.0
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), registration_enabled(False):
         torch.manual_seed(seed)
-        for x in loader:
-            total += objective.differentiable_loss(model, guide, x).item()
+        for batch in loader:
+            total += loss(*arguments(batch))
     return total / loader.dataset_size
 
 
-def _validate_data(modules, loader):
+def _is_grayscale(x):
+    """Values in [0, 1], not all of them 0 or 1: Bernoulli means, not Bernoulli draws."""
+    return x.is_floating_point() and bool(((x >= 0) & (x <= 1)).all()) and bool(((x != 0) & (x != 1)).any())
+
+
+def _has_bernoulli_observation(model, args):
+    """Whether ``model(*args)`` observes a site with {0, 1} support (a Bernoulli likelihood)."""
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad(), pyro.validation_enabled(False), \
+                registration_enabled(False):
+            trace = poutine.trace(model).get_trace(*args)
+    except Exception:  # only a diagnosis: the real error, if any, surfaces in the first step
+        return False
+    for site in trace.nodes.values():
+        if site["type"] == "sample" and site["is_observed"]:
+            support = site["fn"].support
+            while hasattr(support, "base_constraint"):
+                support = support.base_constraint
+            if support is constraints.boolean:
+                return True
+    return False
+
+
+def _validate_data(modules, loader, model, arguments):
     if getattr(loader, "binarize", False):
         return  # grayscale probabilities; each batch is binarized on the fly
+    probe = loader.data[:2] if loader.labels is None else (loader.data[:2], loader.labels[:2])
+    if _is_grayscale(loader.data) and _has_bernoulli_observation(model, arguments(probe)):
+        raise DataError("the model's Bernoulli likelihood needs binary data but got grayscale values in "
+                        "[0, 1]: pass data.train_loader(batch_size), which draws fresh binary pixels for "
+                        "every batch with load_dataset(..., binarize='dynamic'), instead of the tensor "
+                        "data.train (or load with binarize='static', or use a Gaussian likelihood)")
     for module in modules.values():
         if hasattr(module, "validate_data"):
             module.validate_data(loader.data)
@@ -116,10 +228,16 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         optimizer=None):
     """Train ``model``/``guide`` by minimising ``objective`` with Adam.
 
-    :param callable model: a Pyro model taking a batch ``x``.
+    :param callable model: a Pyro model taking a batch ``x`` (or ``x, y`` for ``(x, y)`` batches).
     :param callable guide: the matching guide.
-    :param objective: a name (``"elbo"``, ``"meanfield"``, ``"iwae"``, ``"renyi"``) or an objective.
-    :param train: a data tensor (shuffled batches by index) or a :class:`TensorLoader`.
+    :param objective: a name (``"elbo"``, ``"tracegraph"``, ``"meanfield"``, ``"iwae"``,
+        ``"renyi"``), an objective, or any ``pyro.infer`` ELBO instance (trained through
+        :meth:`~pyro_lvm.objectives.PyroELBO.loss_and_grads`, with the models' ``pyro.module``
+        registration kept on).
+    :param train: a data tensor (shuffled batches by index) or a :class:`TensorLoader`; with
+        ``load_dataset(..., binarize="dynamic")`` pass ``data.train_loader(batch_size)``. A
+        loader of ``(x, y)`` batches calls ``model(x, y)`` if the model takes two positional
+        arguments, else ``model(x)``.
     :param test: optional test tensor or loader; its loss per datum is computed each epoch
         at a fixed seed, so it is repeatable and reproduced exactly after reloading.
     :param callable lr_schedule: epoch -> learning-rate multiplier (see :mod:`.schedules`).
@@ -140,20 +258,26 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         datum, whatever the objective), ``lr`` and ``seconds``.
     :raises NonFiniteLossError: when the loss turns NaN, naming the site; the last checkpoint
         written stays as it was.
+    :raises DataError: when a Bernoulli likelihood is given grayscale data (say which loader to pass).
     """
     objective = get_objective(objective)
+    arguments = batch_arguments(model)  # the (x, y) rule, decided once
+    step = _training_step(objective, model, guide)
+    registering = getattr(objective, "needs_param_sites", False)  # Pyro ELBOs need pyro.module sites
     modules = dict(modules) if modules is not None else owner_modules(model, guide)
     pyro.set_rng_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     train_loader = as_loader(train, batch_size, shuffle=True, generator=generator)
     test_loader = None if test is None else as_loader(test, eval_batch_size, shuffle=False)
-    _validate_data(modules, train_loader)
+    _validate_data(modules, train_loader, model, arguments)
 
     saved = _load_for_resume(checkpoint, modules, config) if resume else None
     first_batch = train_loader.data[: train_loader.batch_size]  # only to find the parameters
     if getattr(train_loader, "binarize", False):
         first_batch = torch.bernoulli(first_batch, generator=torch.Generator().manual_seed(seed))
-    params = _parameters(modules, model, guide, first_batch)
+    if train_loader.labels is not None:
+        first_batch = (first_batch, train_loader.labels[: train_loader.batch_size])
+    params = _parameters(modules, model, guide, arguments(first_batch))
     optimizer = (optimizer or _adam)(params, lr=lr, betas=betas, eps=eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule) if lr_schedule else None
     state = FitState(optimizer=optimizer, checkpoint=checkpoint)
@@ -175,11 +299,13 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
             m.train()
         start, total, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for i, x in enumerate(bar):
+        for i, batch in enumerate(bar):
+            args = arguments(batch)
+
             def closure():
                 optimizer.zero_grad(set_to_none=True)
-                loss = objective.differentiable_loss(model, guide, x)
-                loss.backward()
+                with registration_enabled(registering):
+                    loss = step(*args)
                 if clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, clip_norm)
                 return loss
@@ -189,7 +315,7 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
             except NonFiniteLossError as e:
                 raise _stopped(e, f"at epoch {epoch + 1}, step {i + 1}", checkpoint, state.epoch) from e
             total += loss.item()
-            seen += x.shape[0]
+            seen += args[0].shape[0]
             state.step += 1
             if i % 25 == 0:
                 bar.set_postfix(loss=f"{total / seen:.2f}", refresh=False)
