@@ -130,3 +130,16 @@ def test_param_store_round_trips_with_its_constraint():
     rebuilt = pyro.get_param_store()._constraints["scale"]
     assert type(rebuilt) is type(constraints.positive) and vars(rebuilt) == vars(constraints.positive)
     assert (pyro.param("scale").unconstrained() - torch.tensor([0.5, 2.0]).log()).abs().max() < 1e-6
+
+
+def test_module_parameters_are_not_stored_twice():
+    from pyro.infer import SVI, Trace_ELBO
+    from pyro.optim import Adam
+
+    vae = VAE(latent_dim=2, hidden=(8,))
+    pyro.param("extra", torch.ones(2))
+    x = torch.bernoulli(torch.full((8, 1, 28, 28), 0.3))
+    SVI(vae.model, vae.guide, Adam({"lr": 1e-3}), Trace_ELBO()).step(x)  # registers the networks
+    assert len(pyro.get_param_store()) > 1
+    assert list(param_store_state([vae])["params"]) == ["extra"]
+    assert len(param_store_state()["params"]) == len(pyro.get_param_store())

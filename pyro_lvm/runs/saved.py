@@ -62,7 +62,7 @@ def save_model(model, path):
         folder.write_config({"model_config": model.to_config()})
         return save_checkpoint(folder.checkpoint, {
             "modules": {"model": model.state_dict()}, "architectures": architectures({"model": model}),
-            "param_store": param_store_state(), "config": None, "history": [], "epoch": 0})
+            "param_store": param_store_state([model]), "config": None, "history": [], "epoch": 0})
 
 
 def load_run(path, name=None):

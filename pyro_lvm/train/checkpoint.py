@@ -56,13 +56,18 @@ def decode_constraint(spec):
     return constraint
 
 
-def param_store_state():
-    """Pyro's param store as ``{"params": {name: tensor}, "constraints": {name: spec}}``."""
-    store = pyro.get_param_store()
-    state = store.get_state()
+def param_store_state(modules=()):
+    """Pyro's param store as ``{"params": {name: tensor}, "constraints": {name: spec}}``.
+
+    :param modules: ``nn.Module`` s whose parameters are left out: their state dicts hold them
+        already (``pyro.module`` puts the very same tensors in the store).
+    """
+    state = pyro.get_param_store().get_state()
+    owned = {id(p) for m in modules for p in m.parameters()}
+    names = [k for k, v in state["params"].items() if id(v) not in owned]
     try:
-        return {"params": {k: v.detach().clone() for k, v in state["params"].items()},
-                "constraints": {k: encode_constraint(c) for k, c in state["constraints"].items()}}
+        return {"params": {k: state["params"][k].detach().clone() for k in names},
+                "constraints": {k: encode_constraint(state["constraints"][k]) for k in names}}
     except TypeError as e:
         raise CheckpointError(str(e)) from None
 

@@ -341,7 +341,7 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         if checkpoint:
             save_checkpoint(checkpoint, {
                 "modules": {n: m.state_dict() for n, m in modules.items()},
-                "param_store": param_store_state(), "optimizer": optimizer.state_dict(),
+                "param_store": param_store_state(modules.values()), "optimizer": optimizer.state_dict(),
                 "architectures": architectures(modules),
                 "scheduler": None if scheduler is None else scheduler.state_dict(), "config": config,
                 "rng": rng_state(train_loader.generator), "epoch": state.epoch, "step": state.step,
