@@ -66,7 +66,6 @@ def _train(args):
 def _run_kind_of(run_dir):
     """The run folder and the kind that wrote it (from ``config.json``, else the checkpoint)."""
     from pyro_lvm.runs import get_run_kind, read_config
-    from pyro_lvm.serialization import peek_kind
 
     if os.path.isfile(run_dir):  # given RUN_DIR/checkpoint.pt
         run_dir = os.path.dirname(os.path.abspath(run_dir))
@@ -74,16 +73,26 @@ def _run_kind_of(run_dir):
         raise UsageError(f"no run folder at {run_dir}; give the --out folder of a pyro-lvm train run")
     config = read_config(run_dir)
     name = config.get("run_kind") if config else None
-    if name is None:
+    if name is None:  # a checkpoint that fit wrote outside the command line: its kind, or its model's
         checkpoint = os.path.join(run_dir, "checkpoint.pt")
         if not os.path.exists(checkpoint):
             raise CheckpointError(f"no checkpoint at {checkpoint}; give the --out folder of a pyro-lvm train run")
-        name = {"fit": "vae"}.get(peek_kind(checkpoint), peek_kind(checkpoint))
-        if name is None:
-            from pyro_lvm.serialization import load_state
-
-            load_state(checkpoint)  # raises the error that says what is wrong with the file
+        name = _kind_of_checkpoint(checkpoint)
     return run_dir, get_run_kind(name)
+
+
+def _kind_of_checkpoint(path):
+    from pyro_lvm.runs import run_kinds
+    from pyro_lvm.serialization import load_state
+
+    kind, state = load_state(path)  # raises the error that says what is wrong with the file
+    if kind != "fit":
+        return kind
+    classes = {spec.get("class") for spec in (state.get("architectures") or {}).values()}
+    for name, run_kind in run_kinds().items():
+        if getattr(run_kind, "model_class", None) is not None and run_kind.model_class.__name__ in classes:
+            return name
+    raise UsageError(f"{path} holds no model that a run kind rebuilds; load it with pyro_lvm.train.load_checkpoint")
 
 
 def _evaluate(args):

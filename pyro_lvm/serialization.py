@@ -34,7 +34,7 @@ import torch
 from pyro_lvm.errors import CheckpointError
 from pyro_lvm.files import atomic_write
 
-__all__ = ["FORMAT", "VERSION", "digest", "load_state", "numpy_rng_state", "peek_kind", "save_state",
+__all__ = ["FORMAT", "VERSION", "digest", "load_state", "numpy_rng_state", "save_state",
            "set_numpy_rng_state"]
 
 FORMAT = "pyro-lvm"
@@ -149,15 +149,6 @@ def load_state(path, kind=None, map_location="cpu"):
                               "digest written with them): the file is damaged; delete it and retrain, or "
                               "restore it from a copy")
     return found, state
-
-
-def peek_kind(path):
-    """The ``kind`` of a checkpoint (loading it safely), or ``None`` if it is not a readable one."""
-    try:
-        header = _read(os.fspath(path), "cpu")
-    except CheckpointError:
-        return None
-    return header.get("kind") if isinstance(header, dict) and header.get("format") == FORMAT else None
 
 
 def numpy_rng_state():

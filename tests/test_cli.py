@@ -222,3 +222,18 @@ def test_training_on_your_own_tensors(tmp_path, capsys):
     np.save(tmp_path / "bad.npy", np.zeros((5, 2, 3, 4, 5)))
     _fails(["train", "vae", "--data", str(tmp_path / "bad.npy"), "--no-progress", "--out", str(tmp_path / "r2")],
            capsys, "bad.npy")
+
+
+def test_evaluate_a_checkpoint_that_fit_wrote(tmp_path, capsys):
+    from pyro_lvm.data import load_dataset
+    from pyro_lvm.models import BernoulliLatentModel
+    from pyro_lvm.train import fit
+
+    data = load_dataset("embedded", binarize="static")
+    model = BernoulliLatentModel(latent_dim=3)
+    fit(model.model, model.guide, "elbo", data.train[:64], epochs=1, batch_size=32, progress=False,
+        checkpoint=str(tmp_path / "checkpoint.pt"), modules={"sbn": model})
+    _fails(["evaluate", str(tmp_path), "--no-progress"], capsys, "does not say which data", "--data")
+    evaluation = run(["evaluate", str(tmp_path), "--data", "embedded", "--samples", "3", "--images", "5",
+                      "--no-progress"])
+    assert evaluation["num_data"] == 5 and "log p(x), importance sampled (K=3)" in capsys.readouterr().out
