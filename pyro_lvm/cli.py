@@ -14,6 +14,7 @@ writes its file.
 import argparse
 import os
 import sys
+import warnings
 
 from pyro_lvm.errors import CheckpointError, NonFiniteLossError, RunFolderError, UsageError
 
@@ -114,6 +115,11 @@ def _evaluate(args):
         folder.close()
 
 
+def _note(message, category, *rest, **kwargs):
+    """Warnings as one line a person reads, not a source location."""
+    return f"{PROG}: note: {message}\n"
+
+
 def _one_line(error):
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
@@ -125,6 +131,14 @@ def run(argv=None):
     :raises SystemExit: status 2 after printing one line for a user's error.
     """
     args = build_parser().parse_args(argv)
+    previous, warnings.formatwarning = warnings.formatwarning, _note
+    try:
+        return _dispatch(args)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _dispatch(args):
     try:
         return _train(args) if args.command == "train" else _evaluate(args)
     except (UsageError, CheckpointError, NonFiniteLossError, ValueError) as e:
