@@ -318,7 +318,7 @@ class _TrainingRun:
                   self.history["prior"], self.prior_rng)
 
     def finish(self):
-        """Evaluate on the test set, draw the figures, write ``evaluation.json``; the summary."""
+        """Evaluate on the test set, draw the figures, print and write the evaluation file; the summary."""
         out, data, history = self.settings["out"], self.data, self.history
         last = history["vqvae"][-1]
         metrics, files = _evaluate_and_draw(self.model.eval(), self.prior, data, self.settings, out, last)
