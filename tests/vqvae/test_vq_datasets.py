@@ -4,8 +4,6 @@
 VQ-VAE training code iterates, the synthetic shapes live in ``pyro_lvm.data``, and
 neither package imports Pyro.
 """
-import subprocess
-import sys
 
 import numpy as np
 import pytest
