@@ -11,6 +11,16 @@ Its Monte Carlo standard error follows from the delta method,
 log-sum-exps of :math:`\log w` and :math:`2 \log w` so that ``K = 5000`` samples can be drawn in
 chunks that bound memory. The estimate is a stochastic lower bound: its bias is about
 :math:`-\mathrm{se}^2/2` and vanishes as ``K`` grows.
+
+That standard error is honest only when the weights have a finite variance. A guide narrower
+than the posterior gives heavy-tailed weights, and the error can be ten times the reported
+standard error. Every estimate therefore comes with the Pareto :math:`\hat k` of its datum's
+weights (:mod:`pyro_lvm.evaluate.psis`; Vehtari et al. 2024; Yao et al. 2018), and data with
+:math:`\hat k > 0.7` are counted as unreliable in :meth:`LogLikelihood.summary`. The fit needs
+the whole set of log-weights of a datum, not the running sums: the first ``khat_samples``
+draws of each datum in the current batch are kept (``khat_samples x batch_size`` float64
+values, 4 MB for ``K = 5000`` and 100 data; the draws are independent, so a prefix is a fair
+subset), and :math:`\hat k` is fitted once the batch is done.
 """
 import math
 from dataclasses import dataclass
@@ -18,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from pyro_lvm.evaluate.psis import KHAT_THRESHOLD, khat_summary, pareto_khat
 from pyro_lvm.objectives import Objective
 from pyro_lvm.objectives.base import sample_sites
 
@@ -32,12 +43,16 @@ class LogLikelihood:
     :ivar se_mc: Monte Carlo standard error of ``mean`` (from the K samples).
     :ivar se_data: standard error of ``mean`` as an estimate over the data distribution.
     :ivar bits_per_dim: ``-mean / (D log 2)``.
+    :ivar khat: Pareto :math:`\\hat k` of each datum's importance weights, shape ``(N,)``
+        (NaN where not estimated, e.g. ``K < 21``); above 0.7 the datum's estimate and standard
+        error are unreliable.
     """
 
     per_datum: torch.Tensor
     per_datum_se: torch.Tensor
     num_samples: int
     data_dim: int
+    khat: torch.Tensor = None
 
     @property
     def mean(self):
@@ -56,10 +71,18 @@ class LogLikelihood:
     def bits_per_dim(self):
         return -self.mean / (self.data_dim * math.log(2))
 
+    @property
+    def unreliable(self):
+        """Boolean mask of the data whose :math:`\\hat k` exceeds 0.7."""
+        khat = self.khat if self.khat is not None else torch.full_like(self.per_datum, math.nan)
+        return khat > KHAT_THRESHOLD
+
     def summary(self):
+        """The numbers of a results table, with ``khat_max``, ``khat_mean`` and ``unreliable``."""
+        khat = self.khat if self.khat is not None else torch.full_like(self.per_datum, math.nan)
         return {"log_likelihood": self.mean, "se_mc": self.se_mc, "se_data": self.se_data,
                 "nll": -self.mean, "bits_per_dim": self.bits_per_dim, "num_samples": self.num_samples,
-                "num_data": len(self.per_datum)}
+                "num_data": len(self.per_datum), **khat_summary(khat)}
 
 
 def _log_weights(model, guide, x, num_samples, max_plate_nesting):
@@ -79,7 +102,7 @@ def _log_weights(model, guide, x, num_samples, max_plate_nesting):
 
 @torch.no_grad()
 def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_elements=2 ** 24,
-                   max_plate_nesting=1, progress=True, seed=None):
+                   max_plate_nesting=1, progress=True, seed=None, khat_samples=20000):
     """Importance-sampled :math:`\\log p(x)` of every datum in ``data``.
 
     :param model: a Pyro model taking a batch ``x`` with its sites in a data plate.
@@ -91,11 +114,14 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
         decoder's hidden feature maps can be several times larger) by drawing the ``K``
         samples in chunks.
     :param int seed: fix the samples drawn (the caller's random stream is left alone).
+    :param int khat_samples: fit :math:`\\hat k` to the first this many draws of each datum
+        (all ``K`` by default up to 20000; memory ``min(K, khat_samples) * batch_size * 8`` bytes;
+        0 skips the fit: :math:`\\hat k` is NaN).
     :returns: :class:`LogLikelihood`.
     """
     data_dim = data[0].numel()
     chunk = max(1, min(num_samples, max_elements // max(1, batch_size * data_dim)))
-    per_datum, per_datum_se = [], []
+    per_datum, per_datum_se, khat = [], [], []
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
@@ -104,13 +130,17 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
             x = data[start:start + batch_size]
             lse = torch.full((x.shape[0],), -math.inf, dtype=torch.float64)
             lse2 = lse.clone()
+            kept = []  # the first khat_samples log-weights of each datum
             for drawn in range(0, num_samples, chunk):
                 log_w = _log_weights(model, guide, x, min(chunk, num_samples - drawn), max_plate_nesting).double()
                 lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
                 lse2 = torch.logaddexp(lse2, torch.logsumexp(2 * log_w, 0))
+                if drawn < khat_samples:
+                    kept.append(log_w[: khat_samples - drawn])
+            khat.append(pareto_khat(torch.cat(kept), dim=0) if kept else torch.full_like(lse, math.nan))
             log_mean = lse - math.log(num_samples)
             ratio = torch.exp(lse2 - math.log(num_samples) - 2 * log_mean)  # mean(w^2) / mean(w)^2
             per_datum.append(log_mean)
             se = ((ratio - 1).clamp(min=0) / num_samples).sqrt()
             per_datum_se.append(se if num_samples > 1 else torch.full_like(se, math.nan))  # one draw: unknown
-    return LogLikelihood(torch.cat(per_datum), torch.cat(per_datum_se), num_samples, data_dim)
+    return LogLikelihood(torch.cat(per_datum), torch.cat(per_datum_se), num_samples, data_dim, torch.cat(khat))

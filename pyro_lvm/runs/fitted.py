@@ -79,13 +79,22 @@ def evaluate_model(model, test, samples, batch_size=None, seed=0, progress=True)
 
 
 def format_evaluation(evaluation):
-    """The log-likelihood table as text."""
+    """The log-likelihood table as text, with the Pareto k-hat of the importance weights."""
+    khat = []  # evaluations written before k-hat was reported have none
+    if not math.isnan(evaluation.get("khat_max", math.nan)):
+        unreliable = evaluation["unreliable"]
+        khat = [("  Pareto k-hat, max (mean)", f"{evaluation['khat_max']:.2f} ({evaluation['khat_mean']:.2f})"),
+                ("  unreliable: k-hat > 0.7", f"{unreliable} of {evaluation['num_data']}" + (
+                    ", whose standard errors understate the error" if unreliable else ""))]
+    elif "khat_max" in evaluation:
+        khat = [("  Pareto k-hat", "not estimated (too few draws in the tail: K < 21, or tied weights)")]
     rows = [
         (f"log p(x), importance sampled (K={evaluation['num_samples']})",
          f"{evaluation['log_likelihood']:.3f} nats"),
         ("  standard error, Monte Carlo", f"{evaluation['se_mc']:.3f}"),
         ("  standard error, over test data", f"{evaluation['se_data']:.3f}"),
         ("  bits per dimension", f"{evaluation['bits_per_dim']:.4f}"),
+        *khat,
         ("ELBO", f"{evaluation['elbo']:.3f} nats"),
         ("  reconstruction E_q[log p(x|z)]", f"{evaluation['reconstruction']:.3f}"),
         ("  KL(q(z|x) || p(z))", f"{evaluation['kl']:.3f}"),
