@@ -16,7 +16,7 @@ import os
 import sys
 import warnings
 
-from pyro_lvm.errors import CheckpointError, NonFiniteLossError, RunFolderError, UsageError
+from pyro_lvm.errors import CheckpointError, NonFiniteLossError, UsageError
 
 PROG = "pyro-lvm"
 
@@ -64,49 +64,38 @@ def _train(args):
         return kind.train(folder, settings, progress=not args.no_progress)
 
 
-def _run_kind_of(run_dir):
-    """The run folder and the kind that wrote it (from ``config.json``, else the checkpoint)."""
+def _run_kind_of(path):
+    """The run folder, checkpoint and run kind of ``path`` (a run folder, or a checkpoint file)."""
     from pyro_lvm.runs import get_run_kind, read_config
+    from pyro_lvm.runs.folder import CHECKPOINT
+    from pyro_lvm.runs.saved import run_kind_of_checkpoint
 
-    if os.path.isfile(run_dir):  # given RUN_DIR/checkpoint.pt
-        run_dir = os.path.dirname(os.path.abspath(run_dir))
-    if not os.path.isdir(run_dir):
-        raise UsageError(f"no run folder at {run_dir}; give the --out folder of a pyro-lvm train run")
-    config = read_config(run_dir)
-    name = config.get("run_kind") if config else None
-    if name is None:  # a checkpoint that fit wrote outside the command line: its kind, or its model's
-        checkpoint = os.path.join(run_dir, "checkpoint.pt")
-        if not os.path.exists(checkpoint):
-            raise CheckpointError(f"no checkpoint at {checkpoint}; give the --out folder of a pyro-lvm train run")
-        name = _kind_of_checkpoint(checkpoint)
-    return run_dir, get_run_kind(name)
-
-
-def _kind_of_checkpoint(path):
-    from pyro_lvm.runs import run_kinds
-    from pyro_lvm.serialization import load_state
-
-    kind, state = load_state(path)  # raises the error that says what is wrong with the file
-    if kind != "fit":
-        return kind
-    classes = {spec.get("class") for spec in (state.get("architectures") or {}).values()}
-    for name, run_kind in run_kinds().items():
-        if getattr(run_kind, "model_class", None) is not None and run_kind.model_class.__name__ in classes:
-            return name
-    raise UsageError(f"{path} holds no model that a run kind rebuilds; load it with pyro_lvm.train.load_checkpoint")
+    if os.path.isfile(path):
+        if not path.endswith((".pt", ".pth")):
+            raise UsageError(f"{path} is not a checkpoint; give a run folder or its checkpoint.pt")
+        run_dir, checkpoint = os.path.dirname(os.path.abspath(path)), path
+    elif os.path.isdir(path):
+        run_dir, checkpoint = path, os.path.join(path, CHECKPOINT)
+    else:
+        raise UsageError(f"no run folder at {path}; give the --out folder of a pyro-lvm train run")
+    config = read_config(run_dir) if os.path.basename(checkpoint) == CHECKPOINT else None
+    if config and config.get("run_kind"):
+        return run_dir, checkpoint, get_run_kind(config["run_kind"])
+    if not os.path.exists(checkpoint):  # a checkpoint that fit wrote outside the command line is fine too
+        raise CheckpointError(f"no checkpoint at {checkpoint}; give the --out folder of a pyro-lvm train run")
+    return run_dir, checkpoint, get_run_kind(run_kind_of_checkpoint(checkpoint))
 
 
 def _evaluate(args):
     from pyro_lvm.runs import RunFolder
+    from pyro_lvm.runs.folder import RunFolderNotWritable
 
-    run_dir, kind = _run_kind_of(args.run_dir)
+    run_dir, checkpoint, kind = _run_kind_of(args.run_dir)
     options = {"samples": args.samples, "images": args.images, "batch_size": args.batch_size,
-               "data_root": args.data_root, "data": args.data}
+               "data_root": args.data_root, "data": args.data, "checkpoint": checkpoint}
     try:
         folder = RunFolder(run_dir, kind.name).__enter__()
-    except RunFolderError as e:
-        if "not writable" not in str(e):
-            raise
+    except RunFolderNotWritable:
         # evaluate anyway: the table is printed before the evaluation file fails to be written
         folder = RunFolder(run_dir, kind.name, write=False).__enter__()
     try:

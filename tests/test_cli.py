@@ -34,7 +34,7 @@ def _fails(argv, capsys, *fragments):
 def test_train_then_evaluate(tmp_path, capsys):
     out = str(tmp_path / "run")
     summary = run(["train", "vae", *TINY, "--objective", "iwae", "--particles", "3", "--out", out])
-    for name in ("checkpoint.pt", "config.json", "metrics.json", "metrics.csv", "evaluation_K20_images50_seed0.json",
+    for name in ("checkpoint.pt", "config.json", "metrics.json", "metrics.csv", "evaluation_embedded_K20_images50_seed0.json",
                  "samples.png", "reconstructions.png", "loss.png"):
         assert os.path.exists(os.path.join(out, name)), name
     history = json.load(open(os.path.join(out, "metrics.json")))
@@ -49,8 +49,8 @@ def test_train_then_evaluate(tmp_path, capsys):
     # evaluate also understands being given the checkpoint file; other settings go to their own file
     assert main(["evaluate", os.path.join(out, "checkpoint.pt"), "--samples", "5", "--images", "10",
                  "--no-progress"]) == 0
-    assert json.load(open(os.path.join(out, "evaluation_K5_images10_seed0.json")))["num_data"] == 10
-    assert json.load(open(os.path.join(out, "evaluation_K20_images50_seed0.json")))["log_likelihood"] == \
+    assert json.load(open(os.path.join(out, "evaluation_embedded_K5_images10_seed0.json")))["num_data"] == 10
+    assert json.load(open(os.path.join(out, "evaluation_embedded_K20_images50_seed0.json")))["log_likelihood"] == \
         summary["evaluation"]["log_likelihood"]
 
 
@@ -125,21 +125,21 @@ def test_disk_full_keeps_the_last_checkpoint(tmp_path, capsys, monkeypatch):
     _fails(["train", "vae", *TINY, "--epochs", "2", "--out", str(out)], capsys,
            "No space left on device", "checkpoint.pt", "intact")
     assert (out / "checkpoint.pt").read_bytes() == before
-    assert not [f for f in os.listdir(out) if ".tmp-" in f]
-    assert not (out / ".lock").exists()
+    assert not [f for f in os.listdir(out) if "-tmp-" in f]
+    assert (out / ".lock").read_text() == ""  # released
 
 
 def test_a_read_only_run_folder_still_prints_the_evaluation(tmp_path, capsys, monkeypatch):
     import pyro_lvm.runs.fitted as fitted
-    from pyro_lvm.errors import RunFolderError
     from pyro_lvm.runs import RunFolder
+    from pyro_lvm.runs.folder import RunFolderNotWritable
 
     out = tmp_path / "run"
     run(["train", "vae", *TINY, "--out", str(out)])
     capsys.readouterr()
 
     def read_only(self):
-        raise RunFolderError(f"run folder {self.path} is not writable (Read-only file system); choose another")
+        raise RunFolderNotWritable(f"run folder {self.path} is not writable (Read-only file system)")
 
     def refuse(path, value):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
@@ -195,7 +195,7 @@ def test_every_kind_runs_its_smoke(kind, extra, tmp_path):
         model = load_model(out)
         assert type(model) is get_run_kind(kind).model_class and not model.training
         run(["evaluate", str(out), "--samples", "4", "--images", "8", "--no-progress"])
-        assert (out / "evaluation_K4_images8_seed0.json").exists()
+        assert (out / "evaluation_embedded_K4_images8_seed0.json").exists()
 
 
 def test_sbn_trains_with_vimco_through_the_command(tmp_path):

@@ -30,7 +30,7 @@ def load_embedded():
     :returns: 5000 train and 1000 test images of shape ``(1, 28, 28)``, with labels.
     :rtype: ImageDataset
     """
-    with np.load(ASSET_PATH) as asset:
+    with np.load(ASSET_PATH, allow_pickle=False) as asset:
         arrays = {key: torch.from_numpy(asset[key]) for key in asset.files}
     return ImageDataset(
         name="embedded",

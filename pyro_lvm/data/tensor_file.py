@@ -24,6 +24,7 @@ a pickle of anything but tensors is refused. Every problem raises a
 :class:`~pyro_lvm.errors.DataError` naming the file.
 """
 import os
+import pickle
 
 import numpy as np
 import torch
@@ -73,6 +74,11 @@ def _read(path):
         return _read_npz(path) if suffix == ".npz" else _read_pt(path)
     except DataError:
         raise
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" not in str(error):
+            raise DataError(f"cannot load {path}: it is not a readable .pt file ({_first_line(error)})") from None
+        raise DataError(f"refusing to load {path}: it holds Python objects other than tensors and plain "
+                        "values, which could run code when unpickled; save a dict of tensors") from None
     except Exception as error:  # any reader failure means a bad file, reported as such
         safe = "allow_pickle=False" if suffix != ".pt" else "weights_only=True"
         raise DataError(f"cannot load {path} ({type(error).__name__}: {_first_line(error)}); "

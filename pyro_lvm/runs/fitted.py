@@ -8,7 +8,6 @@ to the run: unless ``--eval-samples``/``--eval-images`` ask for more, it is plan
 timed pilot to take about a quarter of the training time (at least 15 s), and it says its K,
 image count and expected time before it starts.
 """
-import csv
 import math
 import os
 import sys
@@ -20,13 +19,14 @@ import torch
 from pyro_lvm.data import load_dataset
 from pyro_lvm.errors import UsageError
 from pyro_lvm.evaluate import elbo_terms, log_likelihood
-from pyro_lvm.files import write_json
+from pyro_lvm.files import write_csv, write_json
 from pyro_lvm.objectives import get_objective
 from pyro_lvm.plots import plot_history, save_image_grid
 from pyro_lvm.runs.base import RunKind, positive_float, positive_int
-from pyro_lvm.runs.folder import data_description
+from pyro_lvm.runs.folder import data_description, read_config
 from pyro_lvm.runs.saved import load_run
-from pyro_lvm.train import fit, make_schedule
+from pyro_lvm.train import fit, load_checkpoint, make_schedule
+from pyro_lvm.train.checkpoint import check_config
 
 #: the final evaluation's share of the training time, and its floor in seconds
 EVAL_SHARE, EVAL_FLOOR = 0.25, 15.0
@@ -160,31 +160,22 @@ class FitRunKind(RunKind):
         return get_objective(settings["objective"], **kwargs)
 
     # ---- training ---------------------------------------------------------------------
-    def _load_data(self, settings, data_root):
-        dataset = self.dataset(settings, data_root)
-        if len(dataset.train) == 0 or len(dataset.test) == 0:
-            raise UsageError(f"data set {dataset.name!r} has {len(dataset.train)} training and {len(dataset.test)} "
-                             "test images; both must be non-empty")
-        return dataset
-
     def train(self, folder, settings, progress=True):
         s = settings
         pyro.set_rng_seed(s["seed"])
-        dataset = self._load_data(s, s.get("data_root"))
+        dataset = self.dataset(s, s.get("data_root")).subset(train=s.get("train_subset"))
         model = self.build_model(s, dataset)
         objective = self.objective(s)
         train_loader = dataset.train_loader(s["batch_size"])
-        if s.get("train_subset"):
-            train_loader.data = train_loader.data[: s["train_subset"]]
         # what must match to resume: everything that changes the result, not the epoch count
         config = {"run_kind": self.name, "model_config": model.to_config(), "data": _data_reference(s["data"], dataset),
-                  "binarize": dataset.binarize, "objective": s["objective"],
+                  "binarize": dataset.binarize or "none", "objective": s["objective"],
                   "particles": objective.num_particles, "alpha": s.get("alpha"),
                   "batch_size": s["batch_size"], "lr": s["lr"], "lr_schedule": s["lr_schedule"],
                   "gamma": s["gamma"], "seed": s["seed"], "train_subset": s.get("train_subset")}
-        description = data_description(dataset)
-        description["train_size"] = len(train_loader.data)
-        folder.write_config(s, description, argv=sys.argv[1:])
+        if os.path.exists(folder.checkpoint):  # refuse a resume with other settings before touching anything
+            check_config(load_checkpoint(folder.checkpoint), config, folder.checkpoint)
+        folder.write_config(s, data_description(dataset), argv=sys.argv[1:])
         schedule = make_schedule(s["lr_schedule"], **_schedule_options(s["lr_schedule"], s["gamma"], s["epochs"]))
         result = fit(model.model, model.guide, objective, train_loader, dataset.test, epochs=s["epochs"],
                      batch_size=s["batch_size"], lr=s["lr"], lr_schedule=schedule, seed=s["seed"],
@@ -210,20 +201,22 @@ class FitRunKind(RunKind):
         evaluation["data"] = dataset.source
         evaluation["seed"] = seed
         print(format_evaluation(evaluation), flush=True)
-        path = folder.evaluation_path(K=samples, images=images, seed=seed)
+        path = folder.evaluation_path(dataset.name, K=samples, images=images, seed=seed)
         write_json(path, evaluation)
         evaluation["file"] = path
         return evaluation
 
     # ---- evaluation of a finished run -------------------------------------------------
     def evaluate(self, folder, options, progress=True):
-        model, state = load_run(folder.checkpoint)
+        model, state = load_run(options.get("checkpoint") or folder.checkpoint)
         config = state.get("config") or {}
         data = options.get("data") or config.get("data")
         if data is None:
             raise UsageError(f"{folder.path} does not say which data it was trained on; pass --data")
-        settings = {"data": data, "binarize": config.get("binarize"), "seed": config.get("seed", 0)}
-        dataset = self._load_data(settings, options.get("data_root"))
+        # the run's own settings (its likelihood decides the default binarization), then its data
+        settings = {**((read_config(folder.path) or {}).get("settings") or {}), **model.to_config(),
+                    "data": data, "binarize": config.get("binarize"), "seed": config.get("seed", 0)}
+        dataset = self.dataset(settings, options.get("data_root"))
         samples = options.get("samples") or FULL_PROTOCOL_SAMPLES
         images = min(options.get("images") or len(dataset.test), len(dataset.test))
         return self._evaluate(folder, model, dataset, samples, images, math.inf, settings["seed"],
@@ -256,11 +249,7 @@ def load_images(settings, data_root, default_binarize):
 def write_metrics(out, history):
     """``metrics.json`` and ``metrics.csv``, one row per epoch."""
     write_json(os.path.join(out, "metrics.json"), history)
-    keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
-    with open(os.path.join(out, "metrics.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
+    write_csv(os.path.join(out, "metrics.csv"), history)
 
 
 def write_figures(out, model, test, history, num_images=64):

@@ -3,10 +3,12 @@
 Every run kind trains into a :class:`RunFolder`. Opening one for writing
 
 * refuses a path that is a file, and a folder that holds a run of another kind;
-* takes ``.lock``, a file holding the writer's PID, host and start time, created with
-  ``O_CREAT | O_EXCL`` so two processes cannot both take it. A second writer is refused while the
-  first lives; a lock left by a dead process on this host is taken over with a notice;
-* removes temporary files (``*.tmp-PID``) that a killed write left behind;
+* takes ``.lock``: an exclusive ``flock`` on that file, which the kernel holds for the process
+  and releases when it exits, however it exits; the file also records the writer's PID, host and
+  start time for the message a second writer gets. A second writer is refused while the first
+  lives; a record left by a process that died is taken over with a notice;
+* removes temporary files (``*.pyro-lvm-tmp-PID``) that a killed write of this package left
+  behind, and nothing else;
 * writes ``config.json``: the run kind, every setting, the data set and its size, the seed and
   the versions of the package and its libraries.
 
@@ -15,6 +17,7 @@ Evaluations go to files named by their settings (:meth:`RunFolder.evaluation_pat
 """
 import datetime
 import errno
+import fcntl
 import glob
 import json
 import os
@@ -23,7 +26,7 @@ import socket
 import sys
 
 from pyro_lvm.errors import RunFolderError
-from pyro_lvm.files import write_json
+from pyro_lvm.files import TMP_MARK, write_json
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
@@ -50,19 +53,14 @@ def versions():
     return found
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class RunFolderNotWritable(RunFolderError):
+    """The run folder cannot be written (read-only file system or permissions)."""
 
 
-def evaluation_name(**settings):
-    """``evaluation_K1000_images500_seed0.json``: the file of one evaluation, named by its settings."""
-    parts = [f"{k}{v}" for k, v in settings.items() if v is not None]
+def evaluation_name(data, **settings):
+    """``evaluation_mnist_K1000_images500_seed0.json``: the file of one evaluation, named by its data
+    set and settings, so an evaluation with other settings or on other data never overwrites it."""
+    parts = [str(data).replace(os.sep, "-")] + [f"{k}{v}" for k, v in settings.items() if v is not None]
     return "evaluation_" + "_".join(parts) + ".json"
 
 
@@ -76,7 +74,7 @@ class RunFolder:
 
     def __init__(self, path, kind, write=True):
         self.path, self.kind, self.write = os.fspath(path), kind, write
-        self._locked = False
+        self._lock_fd = None
         self.notices = []
 
     # ---- paths ------------------------------------------------------------------------
@@ -87,8 +85,8 @@ class RunFolder:
     def checkpoint(self):
         return self.file(CHECKPOINT)
 
-    def evaluation_path(self, **settings):
-        return self.file(evaluation_name(**settings))
+    def evaluation_path(self, data, **settings):
+        return self.file(evaluation_name(data, **settings))
 
     # ---- opening and closing ----------------------------------------------------------
     def __enter__(self):
@@ -106,7 +104,11 @@ class RunFolder:
                 raise RunFolderError(f"cannot create run folder {self.path} ({e.strerror}); choose a writable "
                                      "--out") from None
             self._lock()
-            self._clean_temporaries()
+            try:
+                self._clean_temporaries()
+            except BaseException:
+                self.close()
+                raise
         return self
 
     def __exit__(self, *exc):
@@ -114,50 +116,44 @@ class RunFolder:
         return False
 
     def close(self):
-        if self._locked:
-            try:
-                os.remove(self.file(LOCK))
-            except FileNotFoundError:
-                pass
-            self._locked = False
+        """Release the lock. ``.lock`` stays (emptied): removing it would let a process that opened
+        it just before take a lock on a file no one else can see any more."""
+        if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
     def _lock(self):
         path = self.file(LOCK)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+                raise RunFolderNotWritable(f"run folder {self.path} is not writable ({e.strerror}); choose "
+                                           "another folder or fix its permissions") from None
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_lock(fd) or {}
+            os.close(fd)
+            raise RunFolderError(
+                f"{self.path} is being written by process {holder.get('pid', '?')} on {holder.get('host', '?')} "
+                f"(since {holder.get('started', '?')}); wait for it to finish, or train into another "
+                "--out") from None
+        previous = _read_lock(fd)
+        if previous and previous.get("pid") != os.getpid():
+            self._notice(f"taking over the lock of process {previous.get('pid')} (started "
+                         f"{previous.get('started')}), which no longer runs")
         record = {"pid": os.getpid(), "host": socket.gethostname(),
                   "started": datetime.datetime.now().isoformat(timespec="seconds")}
-        for _ in range(3):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = _read_lock(path)
-                if holder is not None and holder.get("host") == record["host"] and not _alive(holder["pid"]):
-                    self._notice(f"taking over the lock of process {holder['pid']} (started {holder.get('started')}), "
-                                 f"which no longer runs")
-                    try:
-                        os.remove(path)
-                    except FileNotFoundError:
-                        pass
-                    continue
-                if holder is None:
-                    raise RunFolderError(f"{path} exists but cannot be read; if no other pyro-lvm writes "
-                                         f"{self.path}, delete that file and rerun") from None
-                raise RunFolderError(
-                    f"{self.path} is being written by process {holder['pid']} on {holder.get('host')} (since "
-                    f"{holder.get('started')}); wait for it to finish or choose another --out") from None
-            except OSError as e:
-                if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-                    raise RunFolderError(f"run folder {self.path} is not writable ({e.strerror}); choose another "
-                                         "--out or fix its permissions") from None
-                raise
-            with os.fdopen(fd, "w") as f:
-                json.dump(record, f)
-            self._locked = True
-            return
-        raise RunFolderError(f"could not take the lock {path}; rerun")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
+        self._lock_fd = fd
 
     def _clean_temporaries(self):
-        for tmp in glob.glob(os.path.join(glob.escape(self.path), "*.tmp-*")):
-            pid = tmp.rsplit(".tmp-", 1)[1]
+        for tmp in glob.glob(os.path.join(glob.escape(self.path), f"*{TMP_MARK}*")):
+            pid = tmp.rsplit(TMP_MARK, 1)[1]
             if pid.isdigit() and int(pid) != os.getpid():
                 os.remove(tmp)
                 self._notice(f"removed {os.path.basename(tmp)}, left by an interrupted write")
@@ -175,17 +171,14 @@ class RunFolder:
         write_json(self.file(CONFIG), config)
         return config
 
-    def config(self):
-        return read_config(self.path)
 
-
-def _read_lock(path):
+def _read_lock(fd):
+    """The record in an open ``.lock`` file, or ``None`` if it is empty or unreadable."""
     try:
-        with open(path) as f:
-            holder = json.load(f)
-        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+        holder = json.loads(os.pread(fd, 4096, 0).decode() or "null")
     except (OSError, ValueError):
         return None
+    return holder if isinstance(holder, dict) else None
 
 
 def read_config(path):

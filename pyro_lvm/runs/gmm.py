@@ -61,12 +61,14 @@ class GMMRun(RunKind):
                             help="D >= 2 (the plot shows the first two coordinates)")
         parser.add_argument("--points", type=positive_int, default=2000, help="N, points drawn from the true mixture")
         parser.add_argument("--covariance", choices=["full", "diag"], default="full")
-        parser.add_argument("--spread", type=positive_float, default=3.0, help="true means are N(0, spread^2 I)")
+        parser.add_argument("--spread", type=bounded_number(float, lambda v: 0 < v <= 1e3, "a number in (0, 1000]"),
+                            default=3.0, help="true means are N(0, spread^2 I)")
         parser.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs",
                             help="full-batch L-BFGS or mini-batch Adam on TraceEnum_ELBO")
         parser.add_argument("--restarts", type=positive_int, default=3,
                             help="k-means++ seedings; the best starts the fit")
-        parser.add_argument("--tol", type=positive_float, default=1e-7, help="relative tolerance on the log-likelihood")
+        parser.add_argument("--tol", type=bounded_number(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+                            default=1e-7, help="relative tolerance on the log-likelihood")
         parser.add_argument("--max-iter", type=positive_int, default=500, help="L-BFGS iterations (or Adam epochs)")
         parser.add_argument("--batch-size", type=positive_int, default=256, help="Adam only")
         parser.add_argument("--lr", type=positive_float, default=0.05, help="Adam only")
@@ -94,9 +96,9 @@ class GMMRun(RunKind):
         truth = random_params(s["components"], s["dim"], s["covariance"], s["spread"], generator, torch.float64)
         x, _ = sample_mixture(truth, s["points"], generator)
         mixture = GaussianMixture(s["components"], s["dim"], s["covariance"], dtype=torch.float64)
-        mixture.initialize(x, restarts=s["restarts"], generator=generator)
-        start_params = mixture.params()
         try:
+            mixture.initialize(x, restarts=s["restarts"], generator=generator)
+            start_params = mixture.params()
             if s["optimizer"] == "lbfgs":
                 svi = fit_lbfgs(mixture, x, tol=s["tol"], max_iter=s["max_iter"], progress=progress)
             else:
@@ -105,11 +107,11 @@ class GMMRun(RunKind):
             fitted = mixture.params()
             if not all(torch.isfinite(t).all() for t in (fitted.weights, fitted.locs, fitted.scale)):
                 raise NonFiniteLossError("the fitted parameters are not finite")
+            em = fit_em(x, init=start_params, tol=s["tol"], progress=progress)
         except (torch.linalg.LinAlgError, NonFiniteLossError, ValueError) as e:
             first = str(e).splitlines()[0]
-            raise UsageError(f"the {s['optimizer']} fit diverged ({first[:120]}); lower --lr, or use "
-                             "--optimizer lbfgs") from None
-        em = fit_em(x, init=start_params, tol=s["tol"], progress=progress)
+            raise UsageError(f"the {s['optimizer']} fit diverged ({first[:120]}); lower --lr, use --optimizer "
+                             "lbfgs, or draw better-conditioned data (a moderate --spread)") from None
         table, rows = parameter_table(truth, {"svi": fitted, "em": em.params})
         true_ll = GaussianMixture.from_params(truth, reg_covar=0.0).log_likelihood(x).mean().item()
         plot = plot_mixture(x, mixture.assign(x), fitted, folder.file("gmm.png"), truth=truth,

@@ -37,13 +37,30 @@ def _kind_of(model):
     return None
 
 
-def save_model(model, path):
+def run_kind_of_checkpoint(path):
+    """The run kind that rebuilds what checkpoint ``path`` holds (by its model's class for ``fit`` ones)."""
+    kind, state = load_state(path)  # raises the error that says what is wrong with the file
+    if kind != "fit":
+        return kind
+    classes = _model_classes()
+    for spec in (state.get("architectures") or {}).values():
+        if spec.get("class") in classes:
+            return classes[spec["class"]][0]
+    raise UsageError(f"{path} holds no model that a run kind rebuilds; load it with pyro_lvm.train.load_checkpoint")
+
+
+def save_model(model, path, overwrite=False):
     """Save a trained model (and Pyro's param store) into the run folder ``path``.
 
     :param model: a model of one of the run kinds (:class:`~pyro_lvm.models.VAE`,
         :class:`~pyro_lvm.models.BernoulliLatentModel`, a VQ-VAE, ...).
+    :param bool overwrite: replace a checkpoint already in ``path`` (refused otherwise: it may
+        be a training run's resumable state).
     :returns: the checkpoint's path.
     """
+    if os.path.exists(os.path.join(os.fspath(path), CHECKPOINT)) and not overwrite:
+        raise UsageError(f"{os.path.join(os.fspath(path), CHECKPOINT)} exists; pass overwrite=True to replace it, "
+                         "or save into another folder")
     from pyro_lvm.vqvae.model import MODEL_KINDS
 
     if type(model) in MODEL_KINDS.values():

@@ -8,14 +8,14 @@ Larochelle & Murray where it is found, else on the embedded subset binarized dyn
 import os
 import warnings
 
-from pyro_lvm.data import data_root
+from pyro_lvm.data.paths import existing_data_root
 from pyro_lvm.models import BernoulliLatentModel
 from pyro_lvm.runs.base import positive_float, positive_int, register
 from pyro_lvm.runs.fitted import FitRunKind, add_data_arguments, add_training_arguments, load_images
 
 
 def _default_data(root):
-    folder = os.path.join(data_root(root), "binarized_mnist")
+    folder = os.path.join(existing_data_root(root), "binarized_mnist")
     if os.path.isfile(os.path.join(folder, "binarized_mnist_train.amat.gz")) or \
             os.path.isfile(os.path.join(folder, "binarized_mnist_train.amat")):
         return "binarized-mnist"

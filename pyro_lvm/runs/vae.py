@@ -5,9 +5,11 @@ embedded 5000-digit subset otherwise (saying so), then prints the test log-likel
 ``pyro-lvm evaluate runs/vae --samples 5000`` re-evaluates it. See
 :mod:`pyro_lvm.runs.fitted` for what the run folder holds.
 """
+import math
+
 from pyro_lvm.models import VAE, VAEConfig
-from pyro_lvm.objectives import OBJECTIVES
-from pyro_lvm.runs.base import positive_float, positive_int, register
+from pyro_lvm.objectives import OBJECTIVES, RenyiBound
+from pyro_lvm.runs.base import bounded_number, positive_float, positive_int, register
 from pyro_lvm.runs.fitted import FitRunKind, add_data_arguments, add_training_arguments, load_images
 
 
@@ -22,7 +24,9 @@ class VAERun(FitRunKind):
         p.add_argument("--binarize", choices=["static", "dynamic"], default=None,
                        help="default: dynamic for a Bernoulli likelihood on grayscale data")
         add_training_arguments(p, sorted(OBJECTIVES), "elbo")
-        p.add_argument("--alpha", type=float, default=0.5, help="Renyi alpha (objective renyi)")
+        p.add_argument("--alpha", type=bounded_number(float, lambda v: math.isfinite(v) and v != 1,
+                                                      "a finite number other than 1"),
+                       default=RenyiBound().alpha, help="Renyi alpha (objective renyi; default %(default)s)")
         p.add_argument("--arch", choices=["mlp", "conv"], default="mlp")
         # defaults chosen so the README's main job (100 epochs on the embedded 5000 digits, about
         # 30 s of CPU) draws samples a person reads as digits; one 400-unit tanh layer and 50

@@ -38,8 +38,8 @@ from pyro_lvm.vqvae.prior import CodePrior
 from pyro_lvm.vqvae.train import encode_dataset, fit_prior, fit_vqvae
 
 
-def _evaluation_name(settings):
-    return evaluation_name(images=settings.get("test_subset") or "all", seed=settings["seed"])
+def _evaluation_name(settings, data):
+    return evaluation_name(data.name, images=settings.get("test_subset") or "all", seed=settings["seed"])
 
 
 def format_summary(summary):
@@ -56,7 +56,7 @@ class VQVAERun(RunKind):
     name = "vqvae"
     help = "VQ-VAE in plain torch with a PixelCNN prior"
     smoke = dict(data="embedded", train_subset=256, test_subset=128, epochs=1, prior_epochs=1, batch_size=64,
-                 num_samples=20)
+                 num_samples=8, codebook_size=64, hidden_channels=32, prior_channels=16, prior_layers=2)
     defaults = {"epochs": (10, 1)}
 
     def add_arguments(self, parser):
@@ -128,8 +128,8 @@ class VQVAERun(RunKind):
         torch.manual_seed(settings["seed"])
         data = load_images(settings["data"], settings["data_root"], settings["seed"],
                            settings["train_subset"], settings["test_subset"])
+        run = _TrainingRun(settings, data, folder, progress)  # refuses a resume with other settings first
         folder.write_config(settings, data_description(data))
-        run = _TrainingRun(settings, data, folder, progress)
         run.train_autoencoder()
         run.train_prior()
         return run.finish()
@@ -141,7 +141,7 @@ class VQVAERun(RunKind):
             images) override the stored settings where given.
         :returns: the metrics, also written to the evaluation file of these settings.
         """
-        path = folder.checkpoint
+        path = options.get("checkpoint") or folder.checkpoint
         checkpoint = load_checkpoint(path)
         settings = dict(checkpoint.metadata.get("settings", {}))
         for key, option in (("data_root", "data_root"), ("batch_size", "batch_size"), ("test_subset", "images"),
@@ -167,7 +167,7 @@ class VQVAERun(RunKind):
                       "test_images": int(data.test.shape[0]),
                       "evaluation_seconds": time.perf_counter() - start, "files": files}
         print(format_summary(evaluation), flush=True)
-        evaluation["file"] = folder.file(_evaluation_name(settings))
+        evaluation["file"] = folder.file(_evaluation_name(settings, data))
         _write_json(evaluation["file"], evaluation)
         return evaluation
 
@@ -251,12 +251,15 @@ class _TrainingRun:
     def __init__(self, settings, data, folder, progress=True):
         self.settings, self.data, self.progress = settings, data, progress
         self.paths = {"metrics": folder.file("metrics.json"), "checkpoint": folder.checkpoint,
-                      "evaluation": folder.file(_evaluation_name(settings))}
+                      "evaluation": folder.file(_evaluation_name(settings, data))}
         resumed = _resume(self.paths["checkpoint"], settings)
         if resumed is None:
             self.model, self.prior, meta = VQVAE(config_from_settings(settings, data.input_shape)), None, {}
         else:
             self.model, self.prior, meta = resumed.model.train(), resumed.prior, resumed.metadata
+            history = meta.get("history", {})
+            print(f"resuming from epoch {len(history.get('vqvae', []))} (prior: {len(history.get('prior', []))} "
+                  f"epochs) ({self.paths['checkpoint']})", flush=True)
         self.saved_prior_optimizer = meta.get("prior_optimizer")
         self.history = meta.get("history", {"vqvae": [], "prior": []})
         # torch's global random state and the shuffling generator after each stage's last epoch

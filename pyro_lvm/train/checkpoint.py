@@ -92,6 +92,18 @@ def load_checkpoint(path):
     return load_state(path, KIND)[1]
 
 
+def check_config(saved, config, path="checkpoint"):
+    """Raise unless the ``config`` a run is resumed with equals the one its checkpoint was written with.
+
+    :param dict saved: the loaded checkpoint; its ``"config"`` (``None``: nothing to compare).
+    :raises CheckpointError: naming the settings that differ.
+    """
+    if config is not None and saved.get("config") is not None and saved["config"] != config:
+        diff = sorted(k for k in set(config) | set(saved["config"]) if config.get(k) != saved["config"].get(k))
+        raise CheckpointError(f"checkpoint {path} was written with a different config (differs in {diff}); "
+                              "use a new output folder or the same settings")
+
+
 def rng_state(generator=None):
     """The random states that a resumed run must restore."""
     version, internal, gauss = random.getstate()

@@ -27,10 +27,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pyro_lvm.data import TensorLoader
-from pyro_lvm.errors import CheckpointError, DataError, NonFiniteLossError
+from pyro_lvm.errors import DataError, NonFiniteLossError
 from pyro_lvm.models.registration import registration_enabled
 from pyro_lvm.objectives import MeanFieldELBO, TraceELBO, get_objective
-from pyro_lvm.train.checkpoint import (load_checkpoint, load_modules, param_store_state, rng_state,
+from pyro_lvm.train.checkpoint import (check_config, load_checkpoint, load_modules, param_store_state, rng_state,
                                        save_checkpoint, set_rng_state)
 
 
@@ -134,10 +134,11 @@ def batch_arguments(model):
 
 
 def _without_values(fn):
-    """``fn``, re-raising a multi-line ``ValueError`` as its first line only.
+    """``fn``, re-raising a multi-line ``ValueError`` without the tensors it prints.
 
     Torch's support check appends the offending tensor to its message (a hundred lines of
-    numbers for a batch of images); the first line names the distribution and the shape.
+    numbers for a batch of images) and Pyro adds the trace's shapes; the lines before them name
+    the site, the distribution and the reason, and are kept.
     """
     def wrapped(*args):
         try:
@@ -146,7 +147,12 @@ def _without_values(fn):
             lines = str(e).splitlines()
             if len(lines) < 2:
                 raise
-            raise ValueError(f"{lines[0].rstrip(':')} (values not shown)") from None
+            kept = []
+            for line in lines:
+                if line.lstrip().startswith(("tensor(", "Trace Shapes")):
+                    break
+                kept.append(line.strip().rstrip(":"))
+            raise ValueError(" ".join(part for part in kept if part) + " (values not shown)") from None
     return wrapped
 
 
@@ -376,10 +382,7 @@ def _load_for_resume(checkpoint, modules, config):
     if not checkpoint or not os.path.exists(checkpoint):
         return None
     saved = load_checkpoint(checkpoint)
-    if config is not None and saved.get("config") is not None and saved["config"] != config:
-        diff = sorted(k for k in set(config) | set(saved["config"]) if config.get(k) != saved["config"].get(k))
-        raise CheckpointError(f"checkpoint {checkpoint} was written with a different config (differs in {diff}); "
-                              "use a new output folder or the same settings")
+    check_config(saved, config, checkpoint)
     load_modules(modules, saved, checkpoint)
     print(f"resuming from epoch {saved['epoch']} ({checkpoint})", flush=True)
     return saved

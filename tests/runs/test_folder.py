@@ -63,17 +63,18 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_notice(tmp_path, cap
         assert json.loads((folder / ".lock").read_text())["pid"] == os.getpid()
         assert any(f"process {dead.pid}" in notice for notice in opened.notices)
     assert f"taking over the lock of process {dead.pid}" in capsys.readouterr().err
-    assert not (folder / ".lock").exists()
+    assert (folder / ".lock").read_text() == ""  # released: kept, emptied
 
 
 def test_temporary_files_of_a_killed_write_are_removed(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
-    (folder / "checkpoint.pt.tmp-999999").write_bytes(b"half a checkpoint")
+    (folder / "checkpoint.pt.pyro-lvm-tmp-999999").write_bytes(b"half a checkpoint")
     (folder / "notes.txt").write_text("kept")
+    (folder / "thesis.tmp-2024").write_text("a user's file that only looks temporary")
     with RunFolder(folder, "vae") as opened:
-        assert opened.notices == ["removed checkpoint.pt.tmp-999999, left by an interrupted write"]
-    assert sorted(os.listdir(folder)) == ["notes.txt"]
+        assert opened.notices == ["removed checkpoint.pt.pyro-lvm-tmp-999999, left by an interrupted write"]
+    assert sorted(os.listdir(folder)) == [".lock", "notes.txt", "thesis.tmp-2024"]
 
 
 def test_a_file_or_a_run_of_another_kind_is_refused(tmp_path, capsys):
@@ -101,7 +102,7 @@ def test_config_json_describes_the_run(tmp_path, monkeypatch):
     assert config["data"]["test_size"] == 1000 and config["data"]["input_shape"] == [1, 28, 28]
     for library in ("pyro_lvm", "torch", "pyro", "numpy", "python"):
         assert config["versions"][library]
-    assert not (out / ".lock").exists()
+    assert (out / ".lock").read_text() == ""
 
 
 def test_two_concurrent_trainings_one_is_refused_and_the_folder_holds_one_run(tmp_path):
@@ -120,3 +121,30 @@ def test_two_concurrent_trainings_one_is_refused_and_the_folder_holds_one_run(tm
     assert json.loads((out / "config.json").read_text())["seed"] == winner_seed
     evaluation = next(out.glob("evaluation_*.json"))
     assert json.loads(evaluation.read_text())["seed"] == winner_seed
+
+
+def test_many_processes_racing_for_a_stale_lock_give_one_holder(tmp_path):
+    """The lock is the kernel's (flock): of eight processes started together on a lock record
+    left by a dead process, exactly one gets the folder, every time."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folder = tmp_path / "run"
+    folder.mkdir()
+    race = ("import sys, time\n"
+            "from pyro_lvm.errors import RunFolderError\n"
+            "from pyro_lvm.runs import RunFolder\n"
+            "start = float(sys.argv[2])\n"
+            "time.sleep(max(0.0, start - time.time()))\n"
+            "try:\n"
+            "    with RunFolder(sys.argv[1], 'vae'):\n"
+            "        time.sleep(1.5)\n"
+            "    print('held')\n"
+            "except RunFolderError:\n"
+            "    print('refused')\n")
+    for _ in range(3):
+        (folder / ".lock").write_text(json.dumps({"pid": dead.pid, "host": "h", "started": "then"}))
+        start = time.time() + 2.0
+        procs = [subprocess.Popen([sys.executable, "-c", race, str(folder), str(start)], cwd=REPO,
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(8)]
+        outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+        assert outcomes.count("held") == 1 and outcomes.count("refused") == 7, outcomes

@@ -47,7 +47,7 @@ def test_run_train_smoke_writes_metrics_checkpoint_and_figures(tmp_path):
     out = tmp_path / "run"
     summary = run_train(["--data", "synthetic", "--smoke", "--out", str(out), "--no-progress",
                          "--codebook-size", "64", "--prior-layers", "2", "--prior-channels", "16", "--threads", "1"])
-    for name in ("metrics.json", "checkpoint.pt", "evaluation_images128_seed0.json", "reconstructions.png",
+    for name in ("metrics.json", "checkpoint.pt", "evaluation_synthetic_images128_seed0.json", "reconstructions.png",
                  "samples.png", "codebook_usage.png", "loss.png", "config.json"):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
@@ -66,11 +66,11 @@ def test_run_train_smoke_writes_metrics_checkpoint_and_figures(tmp_path):
     assert evaluation["prior_test_bits_per_code"] == pytest.approx(summary["prior_test_bits_per_code"],
                                                                    rel=1e-5)
     assert evaluation["seconds_per_epoch"] == summary["seconds_per_epoch"]
-    assert json.loads((out / "evaluation_images128_seed0.json").read_text())["test_mse"] == evaluation["test_mse"]
+    assert json.loads((out / "evaluation_synthetic_images128_seed0.json").read_text())["test_mse"] == evaluation["test_mse"]
     # another setting, another file; the training's own evaluation stays as it was
     fewer = run_evaluate(str(out / "checkpoint.pt"), "--images", "16")
-    assert fewer["test_images"] == 16 and (out / "evaluation_images16_seed0.json").exists()
-    assert json.loads((out / "evaluation_images128_seed0.json").read_text())["test_mse"] == evaluation["test_mse"]
+    assert fewer["test_images"] == 16 and (out / "evaluation_synthetic_images16_seed0.json").exists()
+    assert json.loads((out / "evaluation_synthetic_images128_seed0.json").read_text())["test_mse"] == evaluation["test_mse"]
 
 
 def test_vqvae_loader_names_a_missing_checkpoint(tmp_path):
