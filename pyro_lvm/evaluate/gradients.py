@@ -9,10 +9,10 @@ up to its sign):
 * **mean square**: :math:`\|\bar g\|^2`, the squared norm of the mean;
 * **SNR**: the signal-to-noise ratio of each coordinate,
   :math:`\mathrm{SNR}_i = |\mathbb E[g_i]| / \sigma[g_i]` (Rainforth et al. 2018, sec. 3, eq. 4),
-  estimated by :math:`|\bar g_i| / \hat\sigma_i` and averaged over the group's coordinates.
-  A coordinate whose draws are all equal has an infinite SNR when its mean is not zero (an
-  exact gradient, as from enumeration) and is left out of the average when it is (a parameter
-  the estimator does not move).
+  estimated by :math:`|\bar g_i| / \hat\sigma_i` and averaged over the group's coordinates
+  whose draws vary. Coordinates whose draws are all equal (computed exactly, or not moved) are
+  left out of the average; when every coordinate is, the SNR is infinite (an exact gradient, as
+  from enumeration), or NaN if the gradient is zero.
 
 The default groups follow who uses a parameter: ``"encoder"`` the guide's (parameters the
 guide's log-density depends on), ``"decoder"`` the model's (those :math:`\log p(x, z)` depends
@@ -179,7 +179,9 @@ def gradient_statistics(draws):
     equal = (draws == draws[0]).all(0)  # exactly zero spread, whatever the rounding of mean and std
     mean = torch.where(equal, draws[0], draws.mean(0))
     std = torch.where(equal, torch.zeros_like(mean), draws.std(0))
-    snr = mean.abs() / std  # 0/0 is NaN (left out), x/0 is inf
-    snr = snr[~snr.isnan()]
-    return {"variance": std.pow(2).sum().item(), "mean_sq": mean.pow(2).sum().item(),
-            "snr": snr.mean().item() if len(snr) else math.nan}
+    spread = std > 0
+    if spread.any():
+        snr = (mean[spread].abs() / std[spread]).mean().item()
+    else:  # every coordinate exact: infinite where the gradient is not zero
+        snr = math.inf if (mean != 0).any() else math.nan
+    return {"variance": std.pow(2).sum().item(), "mean_sq": mean.pow(2).sum().item(), "snr": snr}

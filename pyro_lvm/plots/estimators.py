@@ -11,8 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-from pyro_lvm.plots.curves import _finish  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 
 def _families(rows, key):
@@ -43,8 +42,10 @@ def plot_bound_vs_k(rows, path, exact=None, title="bounds against K"):
         ax.errorbar(ks, [r["value"] for _, r in points], yerr=err, marker="o", markersize=3, capsize=3, label=name)
     if exact is not None:
         ax.axhline(exact, color="black", linestyle="--", linewidth=1, label="exact log p(x)")
-    ax.set_xscale("log")
-    return _finish(fig, ax, path, "samples K", "bound (nats per datum)", title)
+    _k_axis(ax, rows)
+    ax.set_ylabel("bound (nats per datum)")
+    ax.legend(fontsize="small")
+    return _save(fig, path, title)
 
 
 def plot_snr_vs_k(rows, path, groups=None, title="gradient signal-to-noise ratio"):
@@ -64,17 +65,27 @@ def plot_snr_vs_k(rows, path, groups=None, title="gradient signal-to-noise ratio
             finite = [(k, r[f"{group}_snr"]) for k, r in points if 0 < r[f"{group}_snr"] < math.inf]
             if finite:
                 ax.plot(*zip(*finite), marker="o", markersize=3, label=name)
-        ax.set_xscale("log")
         ax.set_yscale("log")
+        _k_axis(ax, rows)
         ax.set_title(group)
-        ax.set_xlabel("samples K")
-        ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("mean |E g| / sd(g) over coordinates")
     axes[0][-1].legend(fontsize="small")
-    return _finish_figure(fig, path, title)
+    return _save(fig, path, title)
 
 
-def _finish_figure(fig, path, title):
+def _k_axis(ax, rows):
+    """A log axis over K, ticked at the values of K compared."""
+    ax.set_xscale("log")
+    ks = sorted({r["K"] for r in rows if r.get("K") is not None})
+    if ks:
+        ax.set_xticks(ks)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("samples K")
+    ax.grid(alpha=0.3)
+
+
+def _save(fig, path, title):
     fig.suptitle(title)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

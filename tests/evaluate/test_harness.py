@@ -91,9 +91,12 @@ def test_gradient_statistics_are_those_of_the_draws(shifted):
 
 def test_gradient_statistics_edge_cases():
     exact = torch.tensor([[1.0, 0.0, 0.1], [1.0, 0.0, 0.1], [1.0, 0.0, 0.1]])
-    stats = gradient_statistics(exact)  # an exact gradient: no spread, infinite SNR, unmoved coordinate left out
+    stats = gradient_statistics(exact)  # an exact gradient: no spread, infinite SNR
     assert stats["variance"] == 0.0 and stats["snr"] == math.inf
     assert stats["mean_sq"] == pytest.approx(1.01)
+    mixed = torch.tensor([[1.0, 0.0, 2.0], [1.0, 0.0, 4.0]])  # exact coordinates are left out of the average
+    assert gradient_statistics(mixed)["snr"] == pytest.approx(3.0 / 2 ** 0.5)
+    assert math.isnan(gradient_statistics(torch.zeros(3, 2))["snr"])
     assert math.isnan(gradient_statistics(torch.ones(1, 3))["variance"])  # one draw has no variance
 
 
