@@ -4,6 +4,8 @@
 (``vae``, ``sbn``, ``gmm``, ``vqvae``, ...) into a run folder, continuing it if it holds a
 checkpoint; ``pyro-lvm evaluate RUN_DIR`` (or ``RUN_DIR/checkpoint.pt``) re-evaluates a run with
 the kind that wrote it. Every kind has ``--smoke`` (seconds on the embedded data).
+``pyro-lvm compare-elbos`` compares ELBO estimators on a run or an exact model
+(:mod:`pyro_lvm.runs.compare_elbos`).
 
 Bad input never ends in a traceback: a wrong option, a missing or unreadable file, a data set
 that does not fit, a run folder that another process writes or a full disk each give one line,
@@ -52,6 +54,9 @@ def build_parser():
     evaluate.add_argument("--data", default=None, help="evaluate on this data set instead of the run's own")
     evaluate.add_argument("--data-root", default=None)
     evaluate.add_argument("--no-progress", action="store_true")
+    from pyro_lvm.runs import compare_elbos
+
+    compare_elbos.add_arguments(commands.add_parser("compare-elbos", help=compare_elbos.HELP))
     return parser
 
 
@@ -129,6 +134,10 @@ def run(argv=None):
 
 def _dispatch(args):
     try:
+        if args.command == "compare-elbos":
+            from pyro_lvm.runs import compare_elbos
+
+            return compare_elbos.run(args)
         return _train(args) if args.command == "train" else _evaluate(args)
     except (UsageError, CheckpointError, NonFiniteLossError, ValueError) as e:
         message = _one_line(e)

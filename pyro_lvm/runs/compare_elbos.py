@@ -76,8 +76,13 @@ def _from_run(path, data, data_root, images):
     """The model/guide pair of a run folder and the first ``images`` test images of its data."""
     from pyro_lvm.runs import get_run_kind, load_run, read_config
 
+    fix = "give the --out folder of a pyro-lvm train vae or sbn run, or --model"
+    if os.path.isdir(path) and not os.path.exists(os.path.join(path, "checkpoint.pt")):
+        raise UsageError(f"no checkpoint.pt in {path}; {fix}")
+    if os.path.isfile(path) and not path.endswith((".pt", ".pth")):
+        raise UsageError(f"{path} is not a checkpoint; {fix}")
     if not os.path.exists(path):
-        raise UsageError(f"no run folder at {path}; give the --out folder of a pyro-lvm train run, or --model")
+        raise UsageError(f"no run folder at {path}; {fix}")
     model, state = load_run(path)
     if not (callable(getattr(model, "model", None)) and callable(getattr(model, "guide", None))):
         raise UsageError(f"{path} holds a {type(model).__name__}, which has no Pyro model/guide pair; "
