@@ -8,27 +8,26 @@
 2. At the trained parameters and on one fixed batch, draws ``--draws`` gradients from each
    estimator (REINFORCE ``elbo``; ``tracegraph`` with an average baseline; with average plus
    neural baseline; VIMCO ``iwae`` with K = 5) and reports, per parameter group (prior, encoder,
-   decoder), the total variance (trace of the covariance) and the squared norm of the mean.
+   decoder), the total variance (trace of the covariance), the squared norm of the mean and the
+   mean signal-to-noise ratio, through the estimator harness (:mod:`pyro_lvm.evaluate.harness`).
 
 Usage: ``python benchmarks/bernoulli_benchmark.py --data-root ../shared/data --minutes 15``
 """
 import argparse
 import os
-import time
 
 import pyro
 import torch
 
 from common import RESULTS, environment, print_table, write_json
 from pyro_lvm.data import load_dataset
-from pyro_lvm.evaluate import elbo_terms, log_likelihood
+from pyro_lvm.evaluate import EstimatorSpec, compare_estimators, elbo_terms, log_likelihood
 from pyro_lvm.models import BernoulliLatentModel
 from pyro_lvm.objectives import get_objective
 from pyro_lvm.train import TimeBudget, fit
 
 PUBLISHED = "NVIL SBN-200: ~113.1 nats test NLL (Mnih & Gregor 2014, Table 1); REBAR/RELAX: ~111.2-111.6 " \
             "nats training ELBO after hundreds of epochs (Tucker et al. 2017; Grathwohl et al. 2018)"
-GROUPS = {"prior": "prior_logits", "encoder": "encoder.", "decoder": "decoder."}
 
 
 def estimators(model):
@@ -49,28 +48,25 @@ def _fit_neural_baseline(model, objective, batch, steps=300):
     model.zero_grad(set_to_none=True)
 
 
-def gradient_variance(model, batch, draws, warmup=20):
-    rows = []
-    named = [(n, p) for n, p in model.named_parameters() if not n.startswith("baseline_net")]
-    for name, (objective, baseline) in estimators(model).items():
+def _with_baseline(model, baseline, batch):
+    """Set the guide's baseline mode before an estimator is measured (and fit a neural baseline)."""
+    def prepare(objective):
         model.baseline = baseline
-        for _ in range(warmup):  # lets the running-average baseline settle
-            objective.differentiable_loss(model.model, model.guide, batch)
         if baseline == "both":  # a neural baseline helps only once fitted (NVIL trains it alongside)
             _fit_neural_baseline(model, objective, batch)
-        grads, start = [], time.perf_counter()
-        for _ in range(draws):
-            loss = objective.differentiable_loss(model.model, model.guide, batch)
-            grads.append(torch.autograd.grad(loss, [p for _, p in named]))
-        seconds = (time.perf_counter() - start) / draws
-        row = {"estimator": name, "ms_per_gradient": 1e3 * seconds}
-        for group, prefix in GROUPS.items():
-            idx = [i for i, (n, _) in enumerate(named) if n.startswith(prefix)]
-            flat = torch.stack([torch.cat([g[i].flatten() for i in idx]) for g in grads])
-            row[f"{group}_variance"] = flat.var(0).sum().item()
-            row[f"{group}_mean_sq"] = flat.mean(0).pow(2).sum().item()
-        rows.append(row)
-    return rows
+    return prepare
+
+
+def gradient_variance(model, batch, draws, warmup=20, seed=0):
+    """Per group: trace of the gradient's covariance, squared norm of its mean, and mean SNR (the harness)."""
+    specs = [EstimatorSpec(name, objective, prepare=_with_baseline(model, baseline, batch), warmup=warmup)
+             for name, (objective, baseline) in estimators(model).items()]  # warm-up lets the average settle
+    groups = {"prior": [model.prior_logits], "encoder": model.encoder, "decoder": model.decoder}
+    table = compare_estimators(model.model, model.guide, batch, specs, repeats=draws, exact_log_prob=False,
+                               groups=groups, seed=seed, errors="raise")
+    return [{"estimator": row["label"], "ms_per_gradient": row["ms_per_draw"],
+             **{f"{g}_{stat}": row[f"{g}_{stat}"] for g in groups for stat in ("variance", "mean_sq", "snr")}}
+            for row in table]
 
 
 def main(args):
@@ -99,7 +95,7 @@ def main(args):
                 "eval_images": len(test), "published": PUBLISHED}
     print_table([training], [k for k in training if k != "published"])
     batch = data.train[: args.variance_batch]
-    variance = gradient_variance(model, batch, args.draws)
+    variance = gradient_variance(model, batch, args.draws, seed=args.seed)
     print()
     print_table(variance, list(variance[0]))
     path = write_json("bernoulli_benchmark.json", {"environment": environment(), "args": vars(args),

@@ -3,7 +3,8 @@
 With K = 8 binary latents everything is exact by enumerating 2^8 configurations, so the trained
 model's test log-likelihood is known and the two classic estimators -- naive sampling from the
 prior, (1/K) sum p(x|z_k), and importance sampling from the trained guide -- can be watched
-converging to it as the number of samples grows. Prints the table and saves the plot.
+converging to it as the number of samples grows, with the Pareto k-hat that says when an
+estimate's standard error cannot be trusted. Prints the table and saves the plot.
 
     python examples/bernoulli_latent.py --objective tracegraph --epochs 10 --out runs/bernoulli
     python examples/bernoulli_latent.py --smoke
@@ -40,9 +41,10 @@ def main(args):
                                                         "importance sampling (guide)": model.guide},
                                          test, args.samples, exact=exact, seed=args.seed)
     print(f"exact test log p(x) = {exact:.3f} nats, exact ELBO = {exact_elbo:.3f} (enumerating 2^{args.latents})")
-    print(f"{'estimator':<30}{'K':>8}{'estimate':>12}{'se':>10}{'gap':>10}")
-    for r in rows:
-        print(f"{r['estimator']:<30}{r['K']:>8}{r['log_likelihood']:>12.3f}{r['se_mc']:>10.3f}{r['gap']:>10.3f}")
+    print(f"{'estimator':<30}{'K':>8}{'estimate':>12}{'se':>10}{'gap':>10}{'k-hat':>8}")
+    for r in rows:  # k-hat > 0.7: the estimate and its standard error are unreliable (needs K >= 21)
+        print(f"{r['estimator']:<30}{r['K']:>8}{r['log_likelihood']:>12.3f}{r['se_mc']:>10.3f}{r['gap']:>10.3f}"
+              f"{r['khat_max']:>8.2f}")
     plot_estimator_curves(rows, os.path.join(args.out, "estimators.png"), exact=exact,
                           title=f"{args.latents} Bernoulli latents, {len(test)} test images")
     save_image_grid(model.sample(64), os.path.join(args.out, "samples.png"), nrow=8)

@@ -56,6 +56,8 @@ def exact_log_prob_of(model, data):
 
 
 def _exact_mean(model, data, exact_log_prob):
+    if exact_log_prob is False:
+        return None
     if exact_log_prob is None:
         values = exact_log_prob_of(model, data)
     elif callable(exact_log_prob):
@@ -183,7 +185,8 @@ def compare_estimators(model, guide, data, specs, repeats=20, exact_log_prob=Non
         each; e.g. :func:`~pyro_lvm.evaluate.specs.standard_specs`.
     :param int repeats: draws of each estimator, ``R`` (at least 2 for variances).
     :param exact_log_prob: a callable giving the exact :math:`\\log p(x)` per datum, or the exact
-        mean as a number; default: the model's own (see :func:`exact_log_prob_of`), if any.
+        mean as a number; default: the model's own (see :func:`exact_log_prob_of`), if any;
+        ``False``: none.
     :param dict groups: ``name -> module or parameters`` whose gradients are compared; default
         by use, ``encoder``/``decoder``/``other`` (:func:`~pyro_lvm.evaluate.gradients.parameter_groups`).
     :param bool gradients: draw gradients (else values only; cheaper, and memory-bounded for ``iwae``).
