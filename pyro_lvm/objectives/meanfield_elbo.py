@@ -1,6 +1,10 @@
 """The ELBO with analytic KL terms (objective ``"meanfield"``)."""
+import warnings
+
+import torch
 from pyro.distributions.kl import kl_divergence
-from pyro.distributions.util import scale_and_mask
+from pyro.distributions.util import is_identically_zero, scale_and_mask
+from pyro.infer.util import is_validation_enabled
 
 from pyro_lvm.objectives.base import Objective, sample_sites
 
@@ -13,27 +17,50 @@ class MeanFieldELBO(Objective):
     (Kingma & Welling 2014, eq. 7). A site whose KL is not registered falls back to
     :math:`\log p - \log q` at the sample. Valid when the model's prior at each latent site does
     not depend on other latents (mean-field), as for ``pyro.infer.TraceMeanField_ELBO``, whose
-    value and gradient this matches. Needs reparameterised guide sites.
+    value and gradient this matches, and whose warning it gives (under validation) when the
+    model and guide sample their sites in different orders. Needs fully reparameterised guide
+    sites, and raises ``NotImplementedError`` otherwise, as Pyro does.
     """
 
     def _loss(self, traces):
         elbo = 0.0
         for model_trace, guide_trace in traces:
-            names = [s["name"] for s in self._score_function_sites(guide_trace)]
-            if names:
-                raise ValueError(f"objective 'meanfield' needs reparameterised guide sites; {names} are not. "
-                                 "Use objective 'elbo' for discrete latents.")
+            if is_validation_enabled():
+                _warn_if_orders_differ(model_trace, guide_trace)
             for name, site in sample_sites(model_trace):
                 if site["is_observed"]:
                     elbo = elbo + site["log_prob"].sum()
                     continue
                 q_site = guide_trace.nodes[name]
+                _require_reparameterised(q_site)
                 try:
                     kl = kl_divergence(q_site["fn"], site["fn"])
-                    elbo = elbo - scale_and_mask(kl, q_site["scale"], q_site["mask"]).sum()
                 except NotImplementedError:
-                    elbo = elbo + site["log_prob"].sum() - q_site["log_prob"].sum()
+                    elbo = elbo + site["log_prob"].sum() - q_site["score_parts"].entropy_term.sum()
+                    continue
+                kl = scale_and_mask(kl, q_site["scale"], q_site["mask"])
+                # a fully masked site's KL is the number 0.0 in Pyro
+                elbo = elbo - (kl.sum() if torch.is_tensor(kl) else kl * q_site["fn"].batch_shape.numel())
             for name, q_site in sample_sites(guide_trace):
                 if name not in model_trace.nodes:
-                    elbo = elbo - q_site["log_prob"].sum()
+                    _require_reparameterised(q_site)
+                    elbo = elbo - q_site["score_parts"].entropy_term.sum()
         return -elbo / self.num_particles
+
+
+def _require_reparameterised(site):
+    _, score, entropy = site["score_parts"]
+    if not (site["fn"].has_rsample and is_identically_zero(score) and not is_identically_zero(entropy)):
+        raise NotImplementedError(f"objective 'meanfield' needs fully reparameterised guide sites; site "
+                                  f"{site['name']!r} ({type(site['fn']).__name__}) is not. Use objective 'elbo' "
+                                  "(score-function gradients) for it.")
+
+
+def _warn_if_orders_differ(model_trace, guide_trace):
+    """Pyro's sufficient check of the mean-field restriction: the same site order in both."""
+    model_sites = [n for n, _ in sample_sites(model_trace) if n in guide_trace.nodes]
+    guide_sites = [n for n, _ in sample_sites(guide_trace) if n in model_trace.nodes]
+    if model_sites != guide_sites:
+        warnings.warn(f"Failed to verify mean field restriction on the guide: the model samples {model_sites} "
+                      f"and the guide {guide_sites}. The analytic KL assumes each prior p(z) does not depend on "
+                      "latents the guide samples later; sample the sites in the same order to silence this.")

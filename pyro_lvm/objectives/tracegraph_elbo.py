@@ -21,15 +21,17 @@ class TraceGraphELBO(TraceELBO):
       ``baseline_value``: an input-dependent baseline trained by least squares on the learning
       signal (its residual when an average is used too); it broadcasts against the site.
 
-    The learning signal of a site in the data plate is its datum's log-weight (plates give the
-    Rao-Blackwellisation). Without baselines this is exactly :class:`TraceELBO`.
+    The learning signal of a site is the log-weight summed to the site's own plates (its datum's
+    log-weight in a data plate), as in :class:`TraceELBO`; ``pyro.infer.TraceGraph_ELBO`` goes
+    further and keeps only the sites downstream of it in the dependency graph. Without
+    baselines this is exactly :class:`TraceELBO`.
     """
 
     BASELINE_KEYS = {"use_decaying_avg_baseline", "baseline_beta", "nn_baseline", "nn_baseline_input",
                      "baseline_value"}
 
-    def __init__(self, num_particles=1, vectorize_particles=True, max_plate_nesting=None):
-        super().__init__(num_particles, vectorize_particles, max_plate_nesting)
+    def __init__(self, num_particles=1, vectorize_particles=True, max_plate_nesting=None, gradient="standard"):
+        super().__init__(num_particles, vectorize_particles, max_plate_nesting, gradient)
         self.averages = {}
 
     def state_dict(self):
@@ -38,7 +40,7 @@ class TraceGraphELBO(TraceELBO):
     def load_state_dict(self, state):
         self.averages = dict(state.get("averages", {}))
 
-    def _score_term(self, site, cost):
+    def _score_term(self, site, score, cost):
         options = site["infer"].get("baseline", {})
         unknown = set(options) - self.BASELINE_KEYS
         if unknown:
@@ -60,4 +62,4 @@ class TraceGraphELBO(TraceELBO):
         if predicted is not None:  # fitted by least squares to what the average leaves over
             fit_loss = (predicted - (cost - baseline)).pow(2).sum()
             baseline = baseline + predicted.detach()
-        return (site["score_log_prob"] * (cost - baseline)).sum(), fit_loss
+        return (score * (cost - baseline)).sum(), fit_loss
