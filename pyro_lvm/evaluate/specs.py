@@ -85,9 +85,10 @@ def standard_specs(ks=(1, 10, 100), alphas=(0.5,), discrete=False, gradients=("d
     """The usual comparison: the ELBO family at each ``K``.
 
     Reparameterised latents: ``elbo``, ``meanfield``, ``iwae`` and ``renyi`` (each ``alpha``) at
-    every ``K``, and ``iwae`` with each ``gradient=`` estimator (skipped with a note where the
-    objectives do not offer it). Discrete latents: ``elbo`` (REINFORCE), ``tracegraph``
-    (baselines the guide asks for) and ``iwae`` (VIMCO, ``K >= 2``), plus ``enumeration``.
+    every ``K``, ``iwae`` with each ``gradient=`` estimator (DReG, Tucker et al. 2019; STL,
+    Roeder et al. 2017) and ``elbo`` with ``gradient="stl"``; rows the objectives do not offer
+    are skipped with a note. Discrete latents: ``elbo`` (REINFORCE), ``tracegraph`` (baselines
+    the guide asks for) and ``iwae`` (VIMCO, ``K >= 2``), plus ``enumeration``.
 
     :param enumeration: ``(model, guide)`` with every discrete site enumerated, e.g.
         ``(m.enum_model, m.enum_guide)`` of :class:`~pyro_lvm.models.BernoulliLatentModel`:
@@ -105,6 +106,8 @@ def standard_specs(ks=(1, 10, 100), alphas=(0.5,), discrete=False, gradients=("d
                       for a in alphas]
             specs += [EstimatorSpec(f"iwae {g} K={k}", "iwae", {"num_particles": k, "gradient": g})
                       for g in gradients]
+            if "stl" in gradients:
+                specs.append(EstimatorSpec(f"elbo stl K={k}", "elbo", {"num_particles": k, "gradient": "stl"}))
     if enumeration is not None:
         from pyro.infer import TraceEnum_ELBO
 
