@@ -48,6 +48,7 @@ References:
    Monte Carlo Objectives", ICLR 2019 (arXiv:1810.04152, 2018).
 """
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Union
 
@@ -58,7 +59,7 @@ from pyro.distributions.score_parts import ScoreParts
 from pyro.distributions.util import is_identically_zero, scale_and_mask
 from pyro.infer.util import MultiFrameTensor, is_validation_enabled
 from pyro.poutine.trace_struct import Trace
-from pyro.util import check_if_enumerated, check_model_guide_match, check_site_shape
+from pyro.util import check_model_guide_match, check_site_shape
 
 from pyro_lvm.errors import NonFiniteLossError
 
@@ -345,7 +346,7 @@ class Objective:
         validate = is_validation_enabled()
         if validate:
             check_model_guide_match(model_trace, guide_trace, self._shape_depth)
-            check_if_enumerated(guide_trace)
+            _warn_if_enumerated(guide_trace, type(self).__name__)
         for _, site in sample_sites(model_trace):
             raw = site["fn"].log_prob(site["value"])
             site["unscaled_log_prob"] = raw
@@ -513,6 +514,13 @@ def _values_trace(values):
     for name, (value, infer) in values.items():
         trace.add_node(name, type="sample", is_observed=False, infer=infer, value=value)
     return trace
+
+
+def _warn_if_enumerated(guide_trace, objective):
+    names = [name for name, site in sample_sites(guide_trace) if site["infer"].get("enumerate")]
+    if names:
+        warnings.warn(f"guide sites {names} are configured for enumeration (infer={{'enumerate': ...}}), which "
+                      f"{objective} ignores: it samples them. To sum them out use pyro.infer.TraceEnum_ELBO.")
 
 
 def _datum_scale(scales):
