@@ -9,13 +9,18 @@ name            estimator
 ``iwae``        :class:`IWAE`, importance-weighted bound with ``K`` particles (VIMCO if discrete)
 ``renyi``       :class:`RenyiBound`, variational Renyi bound of any ``alpha != 1``
 ==============  =====================================================================
+
+The bounds are formed per datum, with sites outside the data plate as ELBO terms (the nested
+bound) and a subsampled plate's scale applied after the log-sum-exp. Gradient estimators are
+chosen with ``gradient=``: ``"standard"``, ``"stl"`` (sticking the landing) or ``"dreg"``
+(doubly reparameterised, for the bounds); see :mod:`pyro_lvm.objectives.base`.
 """
-from pyro_lvm.objectives.base import Objective
+from pyro_lvm.objectives.base import DatumWeights, Objective
 from pyro_lvm.objectives.meanfield_elbo import MeanFieldELBO
 from pyro_lvm.objectives.registry import OBJECTIVES, PyroELBO, get_objective
 from pyro_lvm.objectives.renyi_elbo import IWAE, RenyiBound
 from pyro_lvm.objectives.trace_elbo import TraceELBO
 from pyro_lvm.objectives.tracegraph_elbo import TraceGraphELBO
 
-__all__ = ["IWAE", "MeanFieldELBO", "OBJECTIVES", "Objective", "PyroELBO", "RenyiBound", "TraceELBO",
-           "TraceGraphELBO", "get_objective"]
+__all__ = ["DatumWeights", "IWAE", "MeanFieldELBO", "OBJECTIVES", "Objective", "PyroELBO", "RenyiBound",
+           "TraceELBO", "TraceGraphELBO", "get_objective"]

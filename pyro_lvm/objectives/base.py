@@ -334,7 +334,7 @@ class Objective:
                     dim = value.dim() - site["fn"].event_dim - self.max_plate_nesting - 1
                     value = value.narrow(dim, 0, 1).expand_as(value)
                 values[name] = (value, site["infer"])
-        return values
+        return values or None
 
     def _trace_pair(self, model, guide, args, kwargs, pinned=None):
         if pinned:
@@ -428,7 +428,9 @@ class Objective:
                                                                           site["score_parts"].entropy_term)
                         log_u = log_u + sign * sum_except(term, particle)
                         continue
-                    term = scale_and_mask(site["unscaled_log_prob"], 1.0, site["mask"]) if per_datum else site["log_prob"]
+                    term = site["log_prob"]
+                    if per_datum:  # the datum's scale applies after the bound's log-sum-exp
+                        term = scale_and_mask(site["unscaled_log_prob"], 1.0, site["mask"])
                     if not is_identically_zero(term):
                         log_w = log_w + sign * sum_except(term, keep)
             local.append(torch.as_tensor(log_w))

@@ -87,7 +87,9 @@ def get_objective(name, num_particles=None, **kwargs):
     :param name: objective name or instance.
     :param int num_particles: samples per datum (default: 1, and 5 for ``iwae``/``renyi``).
     :param kwargs: e.g. ``alpha`` for ``renyi`` (default 0.5, as the command line's ``--alpha``;
-        ``alpha=0`` is ``iwae``), ``vectorize_particles``, ``max_plate_nesting``.
+        ``alpha=0`` is ``iwae``), ``vectorize_particles``, ``max_plate_nesting``, and
+        ``gradient``: ``"standard"`` (default), ``"stl"`` (``elbo``, ``tracegraph``, ``iwae``,
+        ``renyi``) or ``"dreg"`` (``iwae``, ``renyi``), see :mod:`pyro_lvm.objectives.base`.
     """
     if not isinstance(name, str):
         if num_particles is not None or kwargs:
