@@ -46,6 +46,8 @@ References:
    Estimators for Variational Inference", NeurIPS 2017.
 3. G. Tucker, D. Lawson, S. Gu, C. Maddison, "Doubly Reparameterized Gradient Estimators for
    Monte Carlo Objectives", ICLR 2019 (arXiv:1810.04152, 2018).
+4. T. Geffner, J. Domke, "Variational Inference with Locally Enhanced Bounds for Hierarchical
+   Models", ICML 2022 (the nested bound with global and local latents).
 """
 import math
 import warnings
@@ -187,6 +189,8 @@ class _Split:
     global_names: frozenset
     keep: frozenset
     local_latents: bool
+    #: the observations share plates, but the local sites do not: the bound is joint over them
+    joint_over_data: bool = False
 
     @property
     def keep_dims(self):
@@ -405,7 +409,8 @@ class Objective:
         global_names = frozenset(name for name, s in sites if data and not (_data_frames(s) & data))
         local = [s for name, s in sites if name not in global_names]
         keep = frozenset(set.intersection(*(_frames(s) for s in local))) if local else frozenset()
-        return _Split(global_names, keep, any(not s["is_observed"] for s in local))
+        local_latents = any(not s["is_observed"] for s in local)
+        return _Split(global_names, keep, local_latents, bool(data) and local_latents and not (keep & data))
 
     def _datum_weights(self, traces, per_datum=True):
         """The :class:`DatumWeights` of a list of trace pairs (see :meth:`_split`).
@@ -414,6 +419,10 @@ class Objective:
         log-weights over the plates that every site shares).
         """
         split = self._split(*traces[0], per_datum=per_datum)
+        if split.joint_over_data:
+            warnings.warn(f"{type(self).__name__}: the latent sites share no plate with all observations (e.g. "
+                          "row and column latents of a matrix), so the bound is formed jointly over the batch, "
+                          "not per datum")
         keep, particle = split.keep_dims, set()
         if self._vectorized:
             particle = {-self.max_plate_nesting - 1}

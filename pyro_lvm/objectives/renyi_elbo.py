@@ -32,14 +32,18 @@ class RenyiBound(Objective):
               \mathcal L_\alpha\big(x_i \mid u\big)\Big] \le \log p(x)
               \quad (0 \le \alpha < 1),
 
-    a valid bound by Jensen's inequality applied to :math:`u` and to each :math:`z_i` given
-    :math:`u`. Per call, one draw of :math:`u` is shared by the ``K`` local samples of every
-    datum (the guide and model are re-run with :math:`u` pinned, a second pass); with global
-    but no local latent sites each particle is its own draw of :math:`u` and the bound is the
-    ELBO. This is the hierarchical construction of Sobolev & Vetrov (2019, "Importance weighted
-    hierarchical variational inference", sec. 3) and of "local-global" IWAE bounds; the joint
-    bound over the whole batch, which ``pyro.infer.RenyiELBO`` forms (pyro issue #3104), is
-    not what a per-datum bound means.
+    a valid bound by Jensen's inequality twice: :math:`\log p(x) = \log \mathbb E_{q(u)}[p(u)
+    \prod_i p(x_i|u) / q(u)] \ge \mathbb E_{q(u)}[\log p(u)/q(u) + \sum_i \log p(x_i|u)]`, and
+    :math:`\mathbb E[\mathcal L_\alpha(x_i|u)] \le \log p(x_i|u)` given :math:`u` (Burda et al.
+    2015, thm. 1; Li & Turner 2016, thm. 2). As ``K`` grows it tends to the ELBO over :math:`u`
+    with :math:`\log p(x_i|u)` exact. This is the "locally enhanced" bound of Geffner & Domke
+    (2022, "Variational inference with locally enhanced bounds for hierarchical models", ICML,
+    arXiv:2203.04432), who also note that it admits subsampling of the data. Per call, one draw
+    of :math:`u` is shared by the ``K`` local samples of every datum (the guide and model are
+    re-run with :math:`u` pinned, a second pass); with global but no local latent sites each
+    particle is its own draw of :math:`u` and the bound is the ELBO. The joint bound over the
+    whole batch, which ``pyro.infer.RenyiELBO`` forms (pyro issue #3104), is a bound on the
+    batch's evidence with importance sampling in the space of all its latents at once.
 
     **Gradients.** Pathwise for reparameterised sites, as ``pyro.infer.RenyiELBO`` (whose value
     and gradient this matches on per-datum models). A guide site with a score-function part

@@ -212,3 +212,27 @@ def test_a_global_site_that_depends_on_local_latents_is_refused(case):
     with pytest.raises(ValueError, match="depend on the data plate's latent sites"):
         get_objective("iwae", num_particles=4).loss(model_with_total, guide, x)
     get_objective("elbo", num_particles=4).loss(model_with_total, guide, x)  # the ELBO needs no such split
+
+
+def test_a_bound_that_cannot_be_formed_per_datum_says_so(float64):
+    # row and column latents of a matrix: no plate separates the data, the bound is joint
+    data = torch.randn(3, 4)
+
+    def model():
+        rows, columns = pyro.plate("rows", 3, dim=-2), pyro.plate("columns", 4, dim=-1)
+        with columns:
+            v = pyro.sample("v", dist.Normal(0.0, 1.0))
+        with rows:
+            u = pyro.sample("u", dist.Normal(0.0, 1.0))
+        with rows, columns:
+            pyro.sample("x", dist.Normal(u * v, 1.0), obs=data)
+
+    def guide():
+        with pyro.plate("columns", 4, dim=-1):
+            pyro.sample("v", dist.Normal(0.1, 1.0))
+        with pyro.plate("rows", 3, dim=-2):
+            pyro.sample("u", dist.Normal(-0.1, 1.0))
+
+    objective = get_objective("iwae", num_particles=5)
+    with pytest.warns(UserWarning, match="jointly over the batch"):
+        assert objective.log_weights(model, guide).shape == (5, 1, 1)
