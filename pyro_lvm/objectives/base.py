@@ -344,7 +344,7 @@ class Objective:
         if pinned:
             guide = poutine.replay(guide, trace=_values_trace(pinned))
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-        if self.gradient != "standard":
+        if self.gradient != "standard" and torch.is_grad_enabled():  # they change gradients only
             guide_trace = self._path_gradient_trace(guide, guide_trace, args, kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
         validate = is_validation_enabled()

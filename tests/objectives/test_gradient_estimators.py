@@ -154,7 +154,7 @@ def test_estimators_that_do_not_apply_are_refused(case):
 
     for name, gradient in (("elbo", "stl"), ("iwae", "dreg")):
         with pytest.raises(ValueError, match="needs reparameterised guide sites; site 'z'"):
-            get_objective(name, num_particles=3, gradient=gradient).loss(model.model, discrete_guide, x)
+            get_objective(name, num_particles=3, gradient=gradient).differentiable_loss(model.model, discrete_guide, x)
 
     def global_model(x):
         u = pyro.sample("u", dist.Normal(0.0, 1.0))
@@ -169,5 +169,5 @@ def test_estimators_that_do_not_apply_are_refused(case):
 
     y = torch.zeros(4)
     with pytest.raises(ValueError, match="not implemented with global latent sites"):
-        get_objective("iwae", num_particles=3, gradient="dreg").loss(global_model, global_guide, y)
-    get_objective("iwae", num_particles=3, gradient="stl").loss(global_model, global_guide, y)
+        get_objective("iwae", num_particles=3, gradient="dreg").differentiable_loss(global_model, global_guide, y)
+    get_objective("iwae", num_particles=3, gradient="stl").differentiable_loss(global_model, global_guide, y)
