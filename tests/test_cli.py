@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 
+from cli_helpers import fails as _fails
 from pyro_lvm.cli import build_parser, main, run
 from pyro_lvm.runs import RunKind, get_run_kind, load_model, register, run_kinds
 from pyro_lvm.runs.base import _REGISTRY
@@ -16,19 +17,6 @@ TINY = ["--smoke", "--no-progress", "--latent-dim", "3", "--hidden", "16"]
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
-
-
-def _fails(argv, capsys, *fragments):
-    """Run ``argv``: exit status 2 and one line on stderr holding every fragment."""
-    with pytest.raises(SystemExit) as info:
-        run(argv)
-    assert info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
-    return err
 
 
 def test_train_then_evaluate(tmp_path, capsys):

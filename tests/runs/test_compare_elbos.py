@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from cli_helpers import fails as _fails
 from pyro_lvm.cli import run
 
 FILES = ("estimators.csv", "estimators.json", "bound_vs_k.png", "snr_vs_k.png")
@@ -13,16 +14,6 @@ FILES = ("estimators.csv", "estimators.json", "bound_vs_k.png", "snr_vs_k.png")
 @pytest.fixture(autouse=True)
 def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PYRO_LVM_CACHE", str(tmp_path / "cache"))
-
-
-def _fails(argv, capsys, *fragments):
-    with pytest.raises(SystemExit) as info:
-        run(argv)
-    assert info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 @pytest.mark.parametrize("model", ["linear-gaussian", "mixture", "bernoulli"])
