@@ -88,7 +88,8 @@ def standard_specs(ks=(1, 10, 100), alphas=(0.5,), discrete=False, gradients=("d
     every ``K``, ``iwae`` with each ``gradient=`` estimator (DReG, Tucker et al. 2019; STL,
     Roeder et al. 2017) and ``elbo`` with ``gradient="stl"``; rows the objectives do not offer
     are skipped with a note. Discrete latents: ``elbo`` (REINFORCE), ``tracegraph`` (baselines
-    the guide asks for) and ``iwae`` (VIMCO, ``K >= 2``), plus ``enumeration``.
+    the guide asks for) and ``iwae`` (VIMCO; from ``K = 2``, since at ``K = 1`` it is the ELBO), plus
+    ``enumeration``.
 
     :param enumeration: ``(model, guide)`` with every discrete site enumerated, e.g.
         ``(m.enum_model, m.enum_guide)`` of :class:`~pyro_lvm.models.BernoulliLatentModel`:

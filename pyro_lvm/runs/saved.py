@@ -49,13 +49,14 @@ def run_kind_of_checkpoint(path):
     raise UsageError(f"{path} holds no model that a run kind rebuilds; load it with pyro_lvm.train.load_checkpoint")
 
 
-def save_model(model, path, overwrite=False):
+def save_model(model, path, overwrite=False, prior=None):
     """Save a trained model (and Pyro's param store) into the run folder ``path``.
 
     :param model: a model of one of the run kinds (:class:`~pyro_lvm.models.VAE`,
         :class:`~pyro_lvm.models.BernoulliLatentModel`, a VQ-VAE, ...).
     :param bool overwrite: replace a checkpoint already in ``path`` (refused otherwise: it may
         be a training run's resumable state).
+    :param prior: a VQ-VAE's :class:`~pyro_lvm.vqvae.CodePrior`, saved beside it (VQ-VAEs only).
     :returns: the checkpoint's path.
     """
     if os.path.exists(os.path.join(os.fspath(path), CHECKPOINT)) and not overwrite:
@@ -68,7 +69,9 @@ def save_model(model, path, overwrite=False):
 
         with RunFolder(path, "vqvae") as folder:
             folder.write_config({"model_config": model.config.to_dict()})
-            return save_vq(folder.checkpoint, model)
+            return save_vq(folder.checkpoint, model, prior)
+    if prior is not None:
+        raise UsageError("prior= is saved with a VQ-VAE only")
     kind = _kind_of(model)
     if kind is None:
         raise UsageError(f"save_model saves the package's models ({sorted(_model_classes())}); for a "

@@ -68,3 +68,22 @@ def test_what_cannot_be_rebuilt_is_named(tmp_path):
         modules={"model": model, "guide": guide}, checkpoint=str(tmp_path / "ck.pt"))
     with pytest.raises(CheckpointError, match="holds no module that can be rebuilt"):
         load_model(tmp_path / "ck.pt")
+
+
+def test_a_vqvae_saves_with_its_prior(tmp_path):
+    from pyro_lvm.runs import load_run
+    from pyro_lvm.vqvae import VQVAE, CodePrior
+
+    torch.manual_seed(0)
+    model = VQVAE(num_codes=8).eval()
+    prior = CodePrior(model.num_codes, model.grid_shapes, 8, 2).eval()
+    save_model(model, tmp_path / "vq", prior=prior)
+    loaded, state = load_run(tmp_path / "vq")
+    images = torch.rand(2, 1, 28, 28)
+    codes = model.encode(images)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.encode(images), codes))
+    assert all(torch.equal(a, b) for a, b in zip(state["prior"](codes), prior(codes)))
+    with pytest.raises(UsageError, match="exists; pass overwrite=True"):
+        save_model(model, tmp_path / "vq")
+    with pytest.raises(UsageError, match="prior= is saved with a VQ-VAE only"):
+        save_model(VAE(latent_dim=2, hidden=(4,)), tmp_path / "vae", prior=prior)
