@@ -88,14 +88,10 @@ def _from_run(path, data, data_root, images):
         raise UsageError(f"{path} holds a {type(model).__name__}, which has no Pyro model/guide pair; "
                          "compare-elbos compares the estimators of vae and sbn runs")
     run_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    described = read_config(run_dir) or {}
-    config = state.get("config") or {}
-    kind, data = described.get("run_kind") or config.get("run_kind"), data or config.get("data")
-    if kind is None or data is None:
+    kind = (read_config(run_dir) or {}).get("run_kind") or (state.get("config") or {}).get("run_kind")
+    if kind is None:
         raise UsageError(f"{path} does not say which data it was trained on; pass --data")
-    settings = {**(described.get("settings") or {}), **model.to_config(), "data": data,
-                "binarize": config.get("binarize"), "seed": config.get("seed", 0)}
-    test = get_run_kind(kind).dataset(settings, data_root).test[:images]
+    test = get_run_kind(kind).saved_dataset(run_dir, model, state, data, data_root).test[:images]
     enumeration = None
     if hasattr(model, "enum_model") and 2 ** model.latent_dim * test[0].numel() * len(test) <= MAX_ENUMERATED:
         enumeration = (model.enum_model, model.enum_guide)

@@ -3,7 +3,7 @@
 A :class:`FitRunKind` (the ``vae`` and ``sbn`` kinds) trains ``model.model``/``model.guide``
 into a run folder holding ``config.json``, ``checkpoint.pt`` (resumable bit for bit),
 ``metrics.json``/``metrics.csv``, ``samples.png``, ``reconstructions.png``, ``loss.png`` and one
-``evaluation_K{K}_images{N}_seed{S}.json`` per evaluation setting. The final evaluation is sized
+``evaluation_{data}_K{K}_images{N}_seed{S}.json`` per data set and evaluation setting. The final evaluation is sized
 to the run: unless ``--eval-samples``/``--eval-images`` ask for more, it is planned from a short
 timed pilot to take about a quarter of the training time (at least 15 s), and it says its K,
 image count and expected time before it starts.
@@ -209,18 +209,29 @@ class FitRunKind(RunKind):
     # ---- evaluation of a finished run -------------------------------------------------
     def evaluate(self, folder, options, progress=True):
         model, state = load_run(options.get("checkpoint") or folder.checkpoint)
-        config = state.get("config") or {}
-        data = options.get("data") or config.get("data")
-        if data is None:
-            raise UsageError(f"{folder.path} does not say which data it was trained on; pass --data")
-        # the run's own settings (its likelihood decides the default binarization), then its data
-        settings = {**((read_config(folder.path) or {}).get("settings") or {}), **model.to_config(),
-                    "data": data, "binarize": config.get("binarize"), "seed": config.get("seed", 0)}
-        dataset = self.dataset(settings, options.get("data_root"))
+        dataset = self.saved_dataset(folder.path, model, state, options.get("data"), options.get("data_root"))
         samples = options.get("samples") or FULL_PROTOCOL_SAMPLES
         images = min(options.get("images") or len(dataset.test), len(dataset.test))
-        return self._evaluate(folder, model, dataset, samples, images, math.inf, settings["seed"],
+        return self._evaluate(folder, model, dataset, samples, images, math.inf, _seed(state),
                               options.get("batch_size"), progress, "evaluation")
+
+    def saved_dataset(self, run_dir, model, state, data=None, data_root=None):
+        """The data set a finished run was trained on (or ``data``), binarized as it was.
+
+        :param state: the run's checkpoint state (its ``config`` names the data and binarization).
+        """
+        config = state.get("config") or {}
+        data = data or config.get("data")
+        if data is None:
+            raise UsageError(f"{run_dir} does not say which data it was trained on; pass --data")
+        # the run's own settings (its likelihood decides the default binarization), then its data
+        settings = {**((read_config(run_dir) or {}).get("settings") or {}), **model.to_config(),
+                    "data": data, "binarize": config.get("binarize"), "seed": _seed(state)}
+        return self.dataset(settings, data_root)
+
+
+def _seed(state):
+    return (state.get("config") or {}).get("seed", 0)
 
 
 def _data_reference(requested, dataset):

@@ -7,7 +7,7 @@ A run folder (``--out``) ends up holding:
   every epoch;
 - ``checkpoint.pt``: model, prior and metadata (see :mod:`pyro_lvm.vqvae.checkpoint`), rewritten
   after every epoch;
-- ``evaluation_images{N}_seed{S}.json``: the test metrics on N test images, from training or
+- ``evaluation_{data}_images{N}_seed{S}.json``: the test metrics on N test images, from training or
   from ``pyro-lvm evaluate`` (each setting its own file);
 - ``reconstructions.png``, ``samples.png`` (decoded prior samples), ``codebook_usage.png`` (code
   counts over the last training epoch and over the test set) and ``loss.png`` (reconstruction
