@@ -85,9 +85,9 @@ class LogLikelihood:
                 "num_data": len(self.per_datum), **khat_summary(khat)}
 
 
-def _log_weights(model, guide, x, num_samples, max_plate_nesting):
+def _log_weights(model, guide, x, num_samples, max_plate_nesting, condition=None):
     sampler = Objective(num_samples, max_plate_nesting=max_plate_nesting)
-    traces = sampler.traces(model, guide, x)
+    traces = sampler.traces(model, guide, x) if condition is None else sampler.traces(model, guide, x, condition)
     for trace in traces[0]:
         for name, site in sample_sites(trace):
             if not (torch.as_tensor(site["scale"]) == 1).all():
@@ -102,8 +102,9 @@ def _log_weights(model, guide, x, num_samples, max_plate_nesting):
 
 @torch.no_grad()
 def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_elements=2 ** 24,
-                   max_plate_nesting=1, progress=True, seed=None, khat_samples=20000):
-    """Importance-sampled :math:`\\log p(x)` of every datum in ``data``.
+                   max_plate_nesting=1, progress=True, seed=None, khat_samples=20000, condition=None):
+    """Importance-sampled :math:`\\log p(x)` of every datum in ``data`` (or :math:`\\log p(x|y)`
+    with ``condition=y``).
 
     :param model: a Pyro model taking a batch ``x`` with its sites in a data plate.
     :param guide: the proposal :math:`q(z|x)`.
@@ -113,12 +114,17 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
     :param int max_elements: bounds ``chunk * batch * data_dim`` (the decoder's output; a conv
         decoder's hidden feature maps can be several times larger) by drawing the ``K``
         samples in chunks.
+    :param torch.Tensor condition: optional, one condition per datum (labels, partial images):
+        each batch calls ``model(x, y)`` and ``guide(x, y)``, and the estimate is the
+        conditional :math:`\\log p(x|y)` of a conditional model (Sohn et al. 2015).
     :param int seed: fix the samples drawn (the caller's random stream is left alone).
     :param int khat_samples: fit :math:`\\hat k` to the first this many draws of each datum
         (all ``K`` by default up to 20000; memory ``min(K, khat_samples) * batch_size * 8`` bytes;
         0 skips the fit: :math:`\\hat k` is NaN).
     :returns: :class:`LogLikelihood`.
     """
+    if condition is not None and len(condition) != len(data):
+        raise ValueError(f"got {len(condition)} conditions for {len(data)} data; give one per datum")
     data_dim = data[0].numel()
     chunk = max(1, min(num_samples, max_elements // max(1, batch_size * data_dim)))
     per_datum, per_datum_se, khat = [], [], []
@@ -128,11 +134,13 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
         for start in tqdm(range(0, len(data), batch_size), desc=f"log p(x), K={num_samples}",
                           disable=not progress, leave=False):
             x = data[start:start + batch_size]
+            y = None if condition is None else condition[start:start + batch_size]
             lse = torch.full((x.shape[0],), -math.inf, dtype=torch.float64)
             lse2 = lse.clone()
             kept = []  # the first khat_samples log-weights of each datum
             for drawn in range(0, num_samples, chunk):
-                log_w = _log_weights(model, guide, x, min(chunk, num_samples - drawn), max_plate_nesting).double()
+                log_w = _log_weights(model, guide, x, min(chunk, num_samples - drawn), max_plate_nesting,
+                                     y).double()
                 lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
                 lse2 = torch.logaddexp(lse2, torch.logsumexp(2 * log_w, 0))
                 if drawn < khat_samples:
