@@ -13,7 +13,19 @@ stay grayscale probabilities.
 All randomness (the permutation and the Bernoulli draws) comes from one
 :class:`torch.Generator`. Saving ``generator.get_state()`` before an epoch and
 restoring it later replays that epoch bit for bit, which lets a training loop
-resume from a checkpoint exactly.
+resume from a checkpoint exactly. The generator stays on the CPU whatever device the data
+are on, so the order is the same on every device type and one generator state resumes it.
+
+Two more jobs, for training on a GPU and across processes:
+
+* :meth:`TensorLoader.to` moves the whole tensor to the device once (batches are then indexed
+  there); where it does not fit in GPU memory it stays on the CPU and each batch is moved.
+* :meth:`TensorLoader.shard` makes process ``r`` of ``W`` (``torchrun``) yield only its share of
+  each batch: every process draws the same permutation from the same generator state, cuts the
+  same global batch of ``batch_size`` rows and keeps its contiguous part, so the shards of an
+  epoch are disjoint and together are the single-process epoch. Binary draws are made for the
+  whole global batch on every process before it is cut, so every generator stays in step and
+  each process sees exactly the bits a single process would.
 
 **References**
 
@@ -23,6 +35,13 @@ resume from a checkpoint exactly.
 import torch
 
 from .checks import check_probabilities
+
+
+def shard_bounds(n, index, size):
+    """``(start, stop)`` of part ``index`` of ``size`` contiguous parts of ``n`` rows (sizes differ by at most 1)."""
+    base, extra = divmod(n, size)
+    start = index * base + min(index, extra)
+    return start, start + base + (1 if index < extra else 0)
 
 __all__ = ["TensorLoader"]
 
@@ -59,6 +78,34 @@ class TensorLoader:
         self.binarize = binarize
         self.generator = generator
         self.drop_last = drop_last
+        self.device = data.device
+        self.rank, self.world_size = 0, 1
+
+    def to(self, device):
+        """Hold the data (and labels) on ``device``, moved once; returns ``self``.
+
+        Where they do not fit in GPU memory they stay where they are and each batch is moved.
+        """
+        device = torch.device(device)
+        try:
+            self.data = self.data.to(device)
+            self.labels = None if self.labels is None else self.labels.to(device)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+        self.device = device
+        return self
+
+    def shard(self, rank, world_size):
+        """Yield only process ``rank``'s contiguous part of each global batch; returns ``self``.
+
+        ``len(self)`` stays the number of global batches, so every process takes the same
+        number of steps; a final batch smaller than ``world_size`` leaves some processes empty
+        batches (zero rows).
+        """
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must lie in [0, {world_size}), got {rank}")
+        self.rank, self.world_size = int(rank), int(world_size)
+        return self
 
     @property
     def dataset_size(self):
@@ -72,7 +119,7 @@ class TensorLoader:
 
     def _order(self):
         if self.shuffle:
-            return torch.randperm(self.dataset_size, generator=self.generator)
+            return torch.randperm(self.dataset_size, generator=self.generator).to(self.data.device)
         return None
 
     def __iter__(self):
@@ -87,9 +134,22 @@ class TensorLoader:
                 x = self.data[index]
                 y = None if self.labels is None else self.labels[index]
             if self.binarize:
-                x = torch.bernoulli(x, generator=self.generator)
+                x = self._bernoulli(x)
+            if self.world_size > 1:
+                start, stop = shard_bounds(x.shape[0], self.rank, self.world_size)
+                x, y = x[start:stop], None if y is None else y[start:stop]
+            if x.device != self.device:
+                x, y = x.to(self.device, non_blocking=True), None if y is None else y.to(self.device)
             yield x if y is None else (x, y)
+
+    def _bernoulli(self, x):
+        """Binary draws from the CPU generator (uniforms moved to the data's device when not the CPU)."""
+        if x.device.type == "cpu":
+            return torch.bernoulli(x, generator=self.generator)
+        uniform = torch.rand(x.shape, generator=self.generator, dtype=x.dtype)
+        return (uniform.to(x.device, non_blocking=True) < x).to(x.dtype)
 
     def __repr__(self):
         return (f"{type(self).__name__}(examples={self.dataset_size}, batch_size={self.batch_size}, "
-                f"batches={len(self)}, shuffle={self.shuffle}, binarize={self.binarize})")
+                f"batches={len(self)}, shuffle={self.shuffle}, binarize={self.binarize}, device={self.device}"
+                + (f", shard={self.rank}/{self.world_size}" if self.world_size > 1 else "") + ")")

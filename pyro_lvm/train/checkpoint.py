@@ -2,12 +2,15 @@
 
 A checkpoint (kind ``"fit"`` of :mod:`pyro_lvm.serialization`) holds module state dicts
 (parameters and buffers), Pyro's param store, the optimizer and scheduler states, the run's
-config, the random states (torch, the data loader's generator, numpy, python) and the history so
-far, all as tensors and plain values so that loading it runs no code. Pyro's parameter
+config, the random states (torch's CPU and, where CUDA is in use, GPU generators, the data
+loader's generator, numpy, python; under ``torchrun`` the torch and GPU states of every process)
+and the history so far, all as tensors and plain values so that loading it runs no code. Pyro's parameter
 constraints are objects; they are stored as their class name and attributes and rebuilt only
 from the classes of ``torch.distributions.constraints`` and ``pyro.distributions.constraints``.
 Files are written to a temporary name and renamed into place, so an interrupted write never
-replaces a good file.
+replaces a good file. Tensors are read onto the CPU (``map_location``) and copied into the
+modules wherever they live, so a checkpoint written on a GPU loads on a CPU-only machine and
+the reverse; an exact resume needs the same device type (CPU and GPU draw different numbers).
 """
 import random
 
@@ -16,6 +19,7 @@ import pyro.distributions.constraints as pyro_constraints
 import torch
 import torch.distributions.constraints as torch_constraints
 
+from pyro_lvm import distributed
 from pyro_lvm.errors import CheckpointError
 from pyro_lvm.serialization import load_state, numpy_rng_state, save_state, set_numpy_rng_state
 
@@ -72,9 +76,10 @@ def param_store_state(modules=()):
         raise CheckpointError(str(e)) from None
 
 
-def set_param_store_state(state):
-    """Restore what :func:`param_store_state` returned into Pyro's param store."""
-    params = {k: v.requires_grad_() if v.is_floating_point() else v for k, v in state["params"].items()}
+def set_param_store_state(state, device=None):
+    """Restore what :func:`param_store_state` returned into Pyro's param store (on ``device`` if given)."""
+    params = {k: v if device is None else v.to(device) for k, v in state["params"].items()}
+    params = {k: v.requires_grad_() if v.is_floating_point() else v for k, v in params.items()}
     pyro.get_param_store().set_state(
         {"params": params, "constraints": {k: decode_constraint(c) for k, c in state["constraints"].items()}})
 
@@ -104,21 +109,66 @@ def check_config(saved, config, path="checkpoint"):
                               "use a new output folder or the same settings")
 
 
+def _cuda_in_use():
+    return torch.cuda.is_available() and torch.cuda.is_initialized()
+
+
+def _process_states():
+    """This process's torch CPU state and, where CUDA is in use, its current GPU's state."""
+    cuda = torch.cuda.get_rng_state() if _cuda_in_use() else torch.zeros(0, dtype=torch.uint8)
+    return torch.get_rng_state(), cuda
+
+
 def rng_state(generator=None):
-    """The random states that a resumed run must restore."""
+    """The random states that a resumed run must restore.
+
+    Under ``torchrun`` every process must call it (the states of all processes are gathered:
+    each draws its own latent samples); ``"processes"`` holds them in rank order.
+    """
     version, internal, gauss = random.getstate()
-    return {"torch": torch.get_rng_state(), "numpy": numpy_rng_state(),
-            "python": [version, list(internal), gauss],
-            "loader": None if generator is None else generator.get_state()}
+    state = {"torch": torch.get_rng_state(), "numpy": numpy_rng_state(),
+             "python": [version, list(internal), gauss],
+             "loader": None if generator is None else generator.get_state(),
+             "cuda": list(torch.cuda.get_rng_state_all()) if _cuda_in_use() else None}
+    if distributed.world_size() > 1:
+        cpu, cuda = _process_states()
+        rows = distributed.all_gather_rows(torch.cat([cpu, cuda]).unsqueeze(0))
+        state["processes"] = [{"torch": row[: cpu.numel()].clone(), "cuda": row[cpu.numel():].clone()}
+                              for row in rows]
+    return state
 
 
 def set_rng_state(state, generator=None):
+    """Restore what :func:`rng_state` returned (under ``torchrun``, each process its own state).
+
+    GPU states are restored where the checkpoint has them and CUDA is in use with as many GPUs;
+    a checkpoint from another device type resumes with fresh GPU draws.
+    """
     torch.set_rng_state(state["torch"])
     set_numpy_rng_state(state["numpy"])
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     if generator is not None and state.get("loader") is not None:
         generator.set_state(state["loader"])
+    cuda = state.get("cuda")
+    if cuda and _cuda_in_use() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    processes = state.get("processes")
+    if processes and distributed.world_size() == len(processes):
+        mine = processes[distributed.rank()]
+        torch.set_rng_state(mine["torch"])
+        if mine["cuda"].numel() and _cuda_in_use():
+            torch.cuda.set_rng_state(mine["cuda"])
+
+
+def check_processes(saved, path="checkpoint"):
+    """Raise unless the run resumes with as many processes as wrote ``saved`` (exact resume needs it)."""
+    written, now = saved.get("world_size", 1), distributed.world_size()
+    if written != now:
+        how = "without torchrun" if written == 1 else f"under torchrun --nproc_per_node {written}"
+        raise CheckpointError(f"checkpoint {path} was written by {written} training process(es) and this run has "
+                              f"{now}; resume it {how} (the data shards and random streams depend on the number), "
+                              "or train into a new --out")
 
 
 def load_modules(modules, state, path="checkpoint"):

@@ -30,8 +30,10 @@ from pyro_lvm.data import TensorLoader
 from pyro_lvm.errors import DataError, NonFiniteLossError
 from pyro_lvm.models.registration import registration_enabled
 from pyro_lvm.objectives import MeanFieldELBO, TraceELBO, get_objective
-from pyro_lvm.train.checkpoint import (check_config, load_checkpoint, load_modules, param_store_state, rng_state,
-                                       save_checkpoint, set_rng_state)
+from pyro_lvm.train import distributed
+from pyro_lvm.train.checkpoint import (check_config, check_processes, load_checkpoint, load_modules,
+                                       param_store_state, rng_state, save_checkpoint, set_rng_state)
+from pyro_lvm.train.device import network_autocast, place
 
 
 @dataclass
@@ -44,6 +46,7 @@ class FitState:
     history: list = field(default_factory=list)
     optimizer: torch.optim.Optimizer = None
     checkpoint: str = None
+    is_main: bool = True  # under torchrun: whether this process (rank 0) writes files
 
 
 @dataclass
@@ -231,7 +234,7 @@ def _validate_data(modules, loader, model, arguments):
 def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128, lr=1e-3,
         betas=(0.9, 0.999), eps=1e-8, lr_schedule=None, clip_norm=None, seed=0, modules=None,
         callbacks=(), checkpoint=None, resume=False, config=None, progress=True, eval_batch_size=500,
-        optimizer=None):
+        optimizer=None, device=None, precision="fp32"):
     """Train ``model``/``guide`` by minimising ``objective`` with Adam.
 
     :param callable model: a Pyro model taking a batch ``x`` (or ``x, y`` for ``(x, y)`` batches).
@@ -259,6 +262,18 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         ``betas``/``eps``).
     :param dict config: the run's configuration, stored in the checkpoint; on resume a
         different config is an error.
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a :class:`torch.device`:
+        the modules, ``pyro.param`` sites and data (moved once) go there; ``None`` leaves them
+        where they are.
+    :param str precision: ``"fp32"``, or ``"bf16"``: the networks' layers run under bfloat16
+        autocast in the training steps, while densities, log-weights, logsumexp, KL terms and the
+        loss stay float32 (:func:`~pyro_lvm.device.network_autocast`); test losses are float32.
+
+    Under ``torchrun`` (a process group initialized, e.g. by
+    :func:`pyro_lvm.distributed.init_from_env`) each process trains on its share of every
+    global batch of ``batch_size`` rows and gradients are summed over processes
+    (:mod:`pyro_lvm.train.distributed`); only rank 0 writes the checkpoint, and a resume needs
+    the same number of processes.
     :returns: :class:`FitResult`; ``history`` has one dict per epoch with ``train_loss`` and
         ``test_loss`` (the objective's loss, nats per datum), ``test_elbo`` (the test ELBO per
         datum, whatever the objective), ``lr`` and ``seconds``.
@@ -271,10 +286,21 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     step = _training_step(objective, model, guide)
     registering = getattr(objective, "needs_param_sites", False)  # Pyro ELBOs need pyro.module sites
     modules = dict(modules) if modules is not None else owner_modules(model, guide)
-    pyro.set_rng_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
+    rank, processes = distributed.rank(), distributed.world_size()
+    pyro.set_rng_seed(seed + rank)  # each process its own latent draws; one process as before
+    generator = torch.Generator().manual_seed(seed)  # the data order: shared by all processes
     train_loader = as_loader(train, batch_size, shuffle=True, generator=generator)
-    test_loader = None if test is None else as_loader(test, eval_batch_size, shuffle=False)
+    test_loader = None if test is None else as_loader(
+        distributed.shard_rows(test) if processes > 1 and torch.is_tensor(test) else test, eval_batch_size,
+        shuffle=False)
+    if device is not None:
+        device = place(device, modules.values())
+        for loader in (train_loader, test_loader):
+            if loader is not None:
+                loader.to(device)
+    if processes > 1:
+        train_loader.shard(rank, processes)
+    progress = progress and distributed.is_main()
     _validate_data(modules, train_loader, model, arguments)
 
     saved = _load_for_resume(checkpoint, modules, config) if resume else None
@@ -284,9 +310,16 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     if train_loader.labels is not None:
         first_batch = (first_batch, train_loader.labels[: train_loader.batch_size])
     params = _parameters(modules, model, guide, arguments(first_batch))
+    if device is not None:
+        place(device, params=params)  # pyro.param sites outside the modules
+    if precision not in (None, "fp32"):
+        step = _autocast(step, modules, train_loader.device, precision)
+    if processes > 1:
+        distributed.synchronize_start(modules.values(), params)
+        step = distributed.synchronized_step(step, params)
     optimizer = (optimizer or _adam)(params, lr=lr, betas=betas, eps=eps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule) if lr_schedule else None
-    state = FitState(optimizer=optimizer, checkpoint=checkpoint)
+    state = FitState(optimizer=optimizer, checkpoint=checkpoint, is_main=distributed.is_main())
     if saved is not None:
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None and saved.get("scheduler") is not None:
@@ -326,6 +359,8 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
             if i % 25 == 0:
                 bar.set_postfix(loss=f"{total / seen:.2f}", refresh=False)
         state.train_seconds += time.perf_counter() - start
+        if processes > 1:  # the losses summed already; the rows of all processes
+            seen = int(distributed.all_reduce_sum(torch.tensor(seen)))
         _check_parameters(params, epoch, checkpoint, state.epoch)
         record = {"epoch": epoch + 1, "train_loss": total / max(seen, 1),
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
@@ -335,30 +370,44 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
             for m in modules.values():
                 m.eval()
             try:
-                record["test_loss"] = evaluate_loss(model, guide, objective, test_loader, seed)
+                record["test_loss"] = distributed.all_reduce_mean(
+                    evaluate_loss(model, guide, objective, test_loader, seed), test_loader.dataset_size)
                 record["test_elbo"] = -(record["test_loss"] if isinstance(objective, (TraceELBO, MeanFieldELBO))
-                                        else evaluate_loss(model, guide, TraceELBO(), test_loader, seed))
+                                        else distributed.all_reduce_mean(evaluate_loss(
+                                            model, guide, TraceELBO(), test_loader, seed), test_loader.dataset_size))
             except NonFiniteLossError as e:
                 raise _stopped(e, f"on the test set after epoch {epoch + 1}", checkpoint, state.epoch) from e
         state.epoch = epoch + 1
         state.history.append(record)
         if progress:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        if checkpoint:
+        random_states = rng_state(train_loader.generator) if checkpoint else None  # every process takes part
+        if checkpoint and state.is_main:
             save_checkpoint(checkpoint, {
                 "modules": {n: m.state_dict() for n, m in modules.items()},
                 "param_store": param_store_state(modules.values()), "optimizer": optimizer.state_dict(),
                 "architectures": architectures(modules),
                 "scheduler": None if scheduler is None else scheduler.state_dict(), "config": config,
-                "rng": rng_state(train_loader.generator), "epoch": state.epoch, "step": state.step,
+                "rng": random_states, "world_size": processes, "epoch": state.epoch, "step": state.step,
                 "history": state.history, "train_seconds": state.train_seconds,
                 "objective": objective.state_dict() if hasattr(objective, "state_dict") else None,
                 "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks]})
-        if any([bool(cb(record, state)) for cb in callbacks]):
+        stop = any([bool(cb(record, state)) for cb in callbacks])
+        if processes > 1:  # stop together when any process's callback says so
+            stop = bool(distributed.all_reduce_sum(torch.tensor(int(stop))))
+        if stop:
             break
     for m in modules.values():
         m.eval()
     return FitResult(history=state.history, modules=modules, checkpoint=checkpoint, state=state)
+
+
+def _autocast(step, modules, device, precision):
+    """``step`` with the networks of ``modules`` under autocast (:func:`~pyro_lvm.device.network_autocast`)."""
+    def autocast_step(*args):
+        with network_autocast(modules, device, precision):
+            return step(*args)
+    return autocast_step
 
 
 def _check_parameters(params, epoch, checkpoint, saved_epoch):
@@ -383,8 +432,10 @@ def _load_for_resume(checkpoint, modules, config):
         return None
     saved = load_checkpoint(checkpoint)
     check_config(saved, config, checkpoint)
+    check_processes(saved, checkpoint)
     load_modules(modules, saved, checkpoint)
-    print(f"resuming from epoch {saved['epoch']} ({checkpoint})", flush=True)
+    if distributed.is_main():
+        print(f"resuming from epoch {saved['epoch']} ({checkpoint})", flush=True)
     return saved
 
 
