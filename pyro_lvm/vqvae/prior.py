@@ -1,21 +1,9 @@
 r"""A gated PixelCNN over grids of code indices, the VQ-VAE's learned prior.
 
 The prior factorises a grid of codes in raster order,
-:math:`p(c) = \prod_{i,j} p(c_{ij} \mid c_{<(i,j)})`, where :math:`<(i,j)` means every row above
-and the positions to the left in the same row. Each gated layer (van den Oord et al. 2016b, eq. 2)
-computes
-
-.. math::
-
-    y = \tanh(W_f * x) \odot \sigma(W_g * x)
-
-on two stacks. The *vertical* stack uses a masked :math:`k \times k` convolution that sees the
-current row and the rows above; it reaches the horizontal stack only after a shift of one row
-down, so position :math:`(i, j)` receives information from rows :math:`< i` over the full width
-(no blind spot). The *horizontal* stack uses a masked :math:`1 \times k` convolution over the
-current row: mask ``A`` in the first layer sees only columns :math:`< j`, mask ``B`` in later
-layers also column :math:`j` (whose features by then hold only earlier inputs). Later horizontal
-layers are residual.
+:math:`p(c) = \prod_{i,j} p(c_{ij} \mid c_{<(i,j)})`, with a gated PixelCNN (van den Oord et al.
+2016b): the masked convolutions and gated layers are those of :mod:`pyro_lvm.nn.masked` (plain
+torch, shared with the VAE's autoregressive decoder), which also documents the receptive field.
 
 For a two-level VQ-VAE-2 the bottom grid is modelled conditionally on the top grid: a map of the
 top codes' embeddings, resized to the bottom grid, enters every gate through a 1x1 convolution
@@ -35,81 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyro_lvm.nn.masked import (GatedLayer, GatedStack, MaskedConv2d, horizontal_mask, output_head,
+                                vertical_mask)
 
-def vertical_mask(kernel_size):
-    """``(k, k)`` mask keeping the rows up to and including the centre row."""
-    mask = torch.zeros(kernel_size, kernel_size)
-    mask[: kernel_size // 2 + 1] = 1.0
-    return mask
-
-
-def horizontal_mask(kernel_size, include_centre):
-    """``(1, k)`` mask keeping the columns left of the centre, and the centre for mask ``B``."""
-    mask = torch.zeros(1, kernel_size)
-    mask[0, : kernel_size // 2 + int(include_centre)] = 1.0
-    return mask
-
-
-class MaskedConv2d(nn.Conv2d):
-    """A same-size convolution whose kernel is multiplied by a fixed 0/1 mask.
-
-    :param int in_channels: input channels.
-    :param int out_channels: output channels.
-    :param torch.Tensor mask: ``(kh, kw)`` mask with odd sides; it fixes the kernel size.
-    """
-
-    def __init__(self, in_channels, out_channels, mask):
-        kh, kw = mask.shape
-        if kh % 2 == 0 or kw % 2 == 0:
-            raise ValueError(f"masked convolutions need odd kernel sides, got {kh}x{kw}")
-        super().__init__(in_channels, out_channels, (kh, kw), padding=(kh // 2, kw // 2))
-        self.register_buffer("mask", mask.clone())
-
-    def forward(self, x):
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
-
-
-def _gate(x):
-    value, gate = x.chunk(2, dim=1)
-    return torch.tanh(value) * torch.sigmoid(gate)
-
-
-def _shift_down(x):
-    """Move every row one down, filling the top row with zeros."""
-    return F.pad(x, (0, 0, 1, 0))[:, :, :-1, :]
-
-
-class GatedLayer(nn.Module):
-    """One layer of the gated PixelCNN: a vertical and a horizontal stack.
-
-    :param int channels: channels of both stacks.
-    :param int kernel_size: odd kernel width :math:`k`.
-    :param str mask_type: ``"A"`` for the first layer (excludes the current position) or ``"B"``.
-    :param int cond_channels: channels of an optional spatial conditioning map; 0 for none.
-    """
-
-    def __init__(self, channels, kernel_size, mask_type, cond_channels=0):
-        super().__init__()
-        if mask_type not in ("A", "B"):
-            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
-        self.vertical = MaskedConv2d(channels, 2 * channels, vertical_mask(kernel_size))
-        self.horizontal = MaskedConv2d(channels, 2 * channels,
-                                       horizontal_mask(kernel_size, mask_type == "B"))
-        self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
-        self.horizontal_out = nn.Conv2d(channels, channels, 1)
-        self.condition = nn.Conv2d(cond_channels, 4 * channels, 1) if cond_channels else None
-        self.residual = mask_type == "B"
-
-    def forward(self, v, h, cond=None):
-        v_pre = self.vertical(v)
-        h_pre = self.horizontal(h) + self.vertical_to_horizontal(_shift_down(v_pre))
-        if self.condition is not None:
-            if cond is None:
-                raise ValueError("this layer was built with cond_channels > 0 and needs a cond map")
-            cond_v, cond_h = self.condition(cond).chunk(2, dim=1)
-            v_pre, h_pre = v_pre + cond_v, h_pre + cond_h
-        h_out = self.horizontal_out(_gate(h_pre))
-        return _gate(v_pre), (h + h_out) if self.residual else h_out
+__all__ = ["CodePrior", "GatedLayer", "GatedPixelCNN", "GatedStack", "MaskedConv2d", "horizontal_mask",
+           "vertical_mask"]
 
 
 class GatedPixelCNN(nn.Module):
@@ -127,16 +45,10 @@ class GatedPixelCNN(nn.Module):
     def __init__(self, num_codes, channels=64, num_layers=6, kernel_size=3, first_kernel_size=5,
                  hidden_channels=None, cond_channels=0):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         self.num_codes = num_codes
         self.embedding = nn.Embedding(num_codes, channels)
-        self.layers = nn.ModuleList(
-            [GatedLayer(channels, first_kernel_size, "A", cond_channels)]
-            + [GatedLayer(channels, kernel_size, "B", cond_channels) for _ in range(num_layers - 1)])
-        hidden_channels = hidden_channels or 2 * channels
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden_channels, 1), nn.ReLU(),
-                                  nn.Conv2d(hidden_channels, num_codes, 1))
+        self.layers = GatedStack(channels, num_layers, kernel_size, first_kernel_size, cond_channels)
+        self.head = output_head(channels, hidden_channels or 2 * channels, num_codes)
 
     def embed(self, indices):
         """Code indices ``(N, H, W)`` to the input map ``(N, channels, H, W)``."""
@@ -148,10 +60,7 @@ class GatedPixelCNN(nn.Module):
 
     def logits_from_embedding(self, x, cond=None):
         """Logits ``(N, K, H, W)`` from an embedded grid; logits at (i, j) see only earlier positions."""
-        v = h = x
-        for layer in self.layers:
-            v, h = layer(v, h, cond)
-        return self.head(h)
+        return self.head(self.layers(x, cond))
 
     def forward(self, indices, cond=None):
         """Logits ``(N, K, H, W)`` of :math:`p(c_{ij} \\mid c_{<(i,j)})`."""
@@ -171,11 +80,10 @@ class GatedPixelCNN(nn.Module):
         device = self.embedding.weight.device
         codes = torch.zeros(num_samples, height, width, dtype=torch.long, device=device)
         for i in range(height):
-            # rows below i cannot affect row i, so leave them out of the forward pass
-            rows, cond_rows = codes[:, : i + 1], None if cond is None else cond[:, :, : i + 1]
+            from_above = self.layers.from_rows_above(self.embed(codes), i, cond)
             for j in range(width):
-                logits = self(rows, cond_rows)[:, :, i, j] / temperature
-                probs = torch.softmax(logits, dim=1)
+                features = self.layers.features_at(self.embed(codes), i, j, from_above, cond)
+                probs = torch.softmax(self.head(features)[:, :, 0, 0] / temperature, dim=1)
                 codes[:, i, j] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         return codes
 
