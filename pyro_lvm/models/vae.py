@@ -17,6 +17,7 @@ import torch
 from pyro.infer.util import is_validation_enabled
 from torch import nn
 
+from pyro_lvm.guides.heads import encode, make_head
 from pyro_lvm.models.likelihoods import make_likelihood
 from pyro_lvm.models.plates import batch_size_of, data_plate
 from pyro_lvm.models.registration import register
@@ -37,6 +38,11 @@ class VAEConfig:
     :param str likelihood: ``"bernoulli"`` (binary data) or ``"gaussian"``.
     :param float gaussian_scale: initial standard deviation of the Gaussian likelihood.
     :param bool learn_scale: learn the Gaussian standard deviation.
+    :param str guide: the variational family: ``"diag"`` (the encoder's diagonal Normal),
+        ``"fullcov"`` (full covariance) or ``"iaf"`` (inverse autoregressive flow); see
+        :mod:`pyro_lvm.guides.heads`.
+    :param int flows: IAF steps (``guide="iaf"`` only).
+    :param str flow_update: IAF update, ``"gated"`` (Kingma et al. 2016, eq. 14) or ``"affine"`` (eq. 10).
     """
 
     input_shape: tuple = (1, 28, 28)
@@ -49,6 +55,9 @@ class VAEConfig:
     likelihood: str = "bernoulli"
     gaussian_scale: float = 0.1
     learn_scale: bool = True
+    guide: str = "diag"
+    flows: int = 2
+    flow_update: str = "gated"
 
     def to_dict(self):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -105,6 +114,8 @@ class VAE(nn.Module):
             config = VAEConfig.from_dict({**config.to_dict(), **overrides})
         self.config = config
         self.encoder, self.decoder = _make_nets(config)
+        #: the guide's head on the encoder (None for the diagonal guide, whose checkpoints it leaves alone)
+        self.guide_head = make_head(config.guide, self.encoder, config.flows, config.flow_update)
         self.likelihood = make_likelihood(
             config.likelihood,
             **({"scale": config.gaussian_scale, "learn_scale": config.learn_scale}
@@ -144,12 +155,17 @@ class VAE(nn.Module):
             pyro.sample(self.obs_site, self.likelihood(self.decoder(z), self._event_dim), obs=x)
 
     def guide(self, x):
-        """q(z|x): a diagonal Normal whose parameters come from the encoder."""
+        """q(z|x): the encoder's diagonal Normal, or the ``config.guide`` family on the encoder."""
         if self._register:
             register("encoder", self.encoder)
+            if self.guide_head is not None:
+                register("guide_head", self.guide_head)
         with data_plate(x):
-            loc, scale = self.encoder(x)
-            pyro.sample(self.latent_site, dist.Normal(loc, scale).to_event(1))
+            if self.guide_head is None:
+                loc, scale = self.encoder(x)
+                pyro.sample(self.latent_site, dist.Normal(loc, scale).to_event(1))
+            else:
+                pyro.sample(self.latent_site, self.guide_head(*encode(self.encoder, x)))
 
     def to_config(self):
         """The architecture as a plain dict (:meth:`from_config` rebuilds the model from it)."""

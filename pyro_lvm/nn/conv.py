@@ -31,12 +31,14 @@ class ConvEncoder(nn.Module):
             nn.Conv2d(channels[0], channels[1], 4, stride=2, padding=1), activation(act),
             nn.Flatten(), nn.Linear(channels[1] * (h // 4) * (w // 4), hidden), activation(act))
         self.head = NormalHead(hidden, latent_dim)
+        self.feature_dim, self.latent_dim = hidden, latent_dim
+
+    def features(self, x):
+        """The dense layer, ``(.., feature_dim)``: what richer guides' heads read."""
+        return self.body(x.reshape(-1, *self.input_shape)).reshape(*x.shape[:-3], self.feature_dim)
 
     def forward(self, x):
-        batch_shape = x.shape[:-3]
-        h = self.body(x.reshape(-1, *self.input_shape))
-        loc, scale = self.head(h)
-        return loc.reshape(*batch_shape, -1), scale.reshape(*batch_shape, -1)
+        return self.head(self.features(x))
 
 
 class ConvDecoder(nn.Module):

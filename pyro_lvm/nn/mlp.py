@@ -51,11 +51,16 @@ class MLPEncoder(nn.Module):
         self.input_shape = tuple(input_shape)
         in_features = math.prod(self.input_shape)
         self.body = MLP([in_features, *hidden], act=act, activate_last=True) if hidden else nn.Identity()
-        self.head = NormalHead(hidden[-1] if hidden else in_features, latent_dim)
+        self.feature_dim, self.latent_dim = (hidden[-1] if hidden else in_features), latent_dim
+        self.head = NormalHead(self.feature_dim, latent_dim)
+
+    def features(self, x):
+        """The last hidden layer, ``(.., feature_dim)``: what richer guides' heads read."""
+        batch_shape = x.shape[: x.dim() - len(self.input_shape)]
+        return self.body(x.reshape(*batch_shape, -1))
 
     def forward(self, x):
-        batch_shape = x.shape[: x.dim() - len(self.input_shape)]
-        return self.head(self.body(x.reshape(*batch_shape, -1)))
+        return self.head(self.features(x))
 
 
 class MLPDecoder(nn.Module):

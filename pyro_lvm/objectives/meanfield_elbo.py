@@ -7,9 +7,10 @@ from pyro.distributions.util import is_identically_zero, scale_and_mask
 from pyro.infer.util import is_validation_enabled
 
 from pyro_lvm.objectives.base import Objective, sample_sites
+from pyro_lvm.objectives.kl_control import KLControlled
 
 
-class MeanFieldELBO(Objective):
+class MeanFieldELBO(KLControlled, Objective):
     r"""The ELBO with every latent site's expectation taken in closed form where possible,
 
     .. math:: \mathcal L = \mathbb E_{q(z|x)}[\log p(x|z)] - \mathrm{KL}(q(z|x)\,\|\,p(z)),
@@ -20,9 +21,20 @@ class MeanFieldELBO(Objective):
     value and gradient this matches, and whose warning it gives (under validation) when the
     model and guide sample their sites in different orders. Needs fully reparameterised guide
     sites, and raises ``NotImplementedError`` otherwise, as Pyro does.
+
+    ``beta=`` (a number or a schedule over training steps) weights the KL,
+    :math:`\mathbb E_q[\log p(x|z)] - \beta\,\mathrm{KL}`; ``free_bits=`` floors the KL of each
+    latent dimension (see :mod:`pyro_lvm.objectives.kl_control`).
+
+    The Monte Carlo fall-back is said once per objective and site, in a ``UserWarning`` naming the
+    site and both distributions (e.g. a full-covariance or flow guide against a diagonal prior).
     """
 
-    def _loss(self, traces):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sampled_kl_sites = set()
+
+    def _elbo_loss(self, traces):
         elbo = 0.0
         for model_trace, guide_trace in traces:
             if is_validation_enabled():
@@ -36,6 +48,7 @@ class MeanFieldELBO(Objective):
                 try:
                     kl = kl_divergence(q_site["fn"], site["fn"])
                 except NotImplementedError:
+                    self._say_sampled_kl(name, q_site["fn"], site["fn"])
                     elbo = elbo + site["log_prob"].sum() - q_site["score_parts"].entropy_term.sum()
                     continue
                 kl = scale_and_mask(kl, q_site["scale"], q_site["mask"])
@@ -46,6 +59,19 @@ class MeanFieldELBO(Objective):
                     _require_reparameterised(q_site)
                     elbo = elbo - q_site["score_parts"].entropy_term.sum()
         return -elbo / self.num_particles
+
+    def _say_sampled_kl(self, name, q, p):
+        if name in self._sampled_kl_sites:
+            return
+        self._sampled_kl_sites.add(name)
+        warnings.warn(f"objective 'meanfield': no closed-form KL({_describe(q)} || {_describe(p)}) at site {name!r}; "
+                      "using the Monte Carlo estimate log p(z) - log q(z) at the guide's sample there", stacklevel=4)
+
+
+def _describe(fn):
+    """A distribution's class, with the base of wrappers (``Independent(Normal)``, ...)."""
+    base = getattr(fn, "base_dist", None)
+    return type(fn).__name__ + (f"({_describe(base)})" if base is not None else "")
 
 
 def _require_reparameterised(site):

@@ -9,7 +9,9 @@ import math
 
 from pyro_lvm.models import VAE, VAEConfig
 from pyro_lvm.objectives import OBJECTIVES, RenyiBound
-from pyro_lvm.runs.base import bounded_number, positive_float, positive_int, register
+from pyro_lvm.errors import UsageError
+from pyro_lvm.guides import FLOW_UPDATES, GUIDE_FAMILIES
+from pyro_lvm.runs.base import bounded_number, nonnegative_int, positive_float, positive_int, register
 from pyro_lvm.runs.fitted import FitRunKind, add_data_arguments, add_training_arguments, load_images
 
 
@@ -37,10 +39,20 @@ class VAERun(FitRunKind):
         p.add_argument("--activation", default="relu")
         p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
         p.add_argument("--gaussian-scale", type=positive_float, default=0.1)
+        p.add_argument("--guide", choices=list(GUIDE_FAMILIES), default="diag",
+                       help="q(z|x): diagonal Normal, full-covariance Normal, or inverse autoregressive flow")
+        p.add_argument("--flows", type=nonnegative_int, default=None,
+                       help=f"IAF steps (--guide iaf; default {VAEConfig.flows})")
+        p.add_argument("--flow-update", choices=list(FLOW_UPDATES), default=None,
+                       help=f"IAF update (--guide iaf; default {VAEConfig.flow_update}: Kingma et al. 2016, eq. 14)")
 
     def settings(self, args):
         settings = super().settings(args)
         settings["data"] = settings["data"] or "auto"
+        for option in ("flows", "flow_update"):
+            if settings.get(option) is not None and settings.get("guide", "diag") != "iaf":
+                raise UsageError(f"--{option.replace('_', '-')} applies to --guide iaf only, not --guide "
+                                 f"{settings.get('guide', 'diag')}; drop it or add --guide iaf")
         return settings
 
     def dataset(self, settings, data_root=None):
@@ -50,5 +62,11 @@ class VAERun(FitRunKind):
     def build_model(self, s, dataset):
         config = VAEConfig(input_shape=dataset.input_shape, latent_dim=s["latent_dim"], arch=s["arch"],
                            hidden=tuple(s["hidden"]), channels=tuple(s["channels"]), activation=s["activation"],
-                           likelihood=s["likelihood"], gaussian_scale=s["gaussian_scale"])
+                           likelihood=s["likelihood"], gaussian_scale=s["gaussian_scale"],
+                           guide=s.get("guide", "diag"), flows=_or_default(s.get("flows"), VAEConfig.flows),
+                           flow_update=s.get("flow_update") or VAEConfig.flow_update)
         return VAE(config)
+
+
+def _or_default(value, default):
+    return default if value is None else value
