@@ -4,13 +4,59 @@ r"""The ELBO split into reconstruction and KL terms,
           - \underbrace{\mathrm{KL}(q(z|x)\,\|\,p(z))}_{\text{KL}},
 
 with the KL in closed form where Pyro registers it (and finite), else estimated from the samples.
+:func:`site_kl` is the one place that decides, per site and, where the site factorizes over its
+latent dimensions, per dimension (:mod:`pyro_lvm.evaluate.diagnostics` reads it per dimension).
 """
 import torch
+from pyro.distributions import Independent
 from pyro.distributions.kl import kl_divergence
 from pyro.distributions.util import scale_and_mask
 
 from pyro_lvm.objectives import Objective
 from pyro_lvm.objectives.base import sample_sites
+
+
+def _closed_form_or(q, p, sampled):
+    """``KL(q || p)`` where registered and finite, else ``sampled`` (and whether it was analytic)."""
+    try:
+        term = kl_divergence(q, p)
+    except NotImplementedError:
+        return sampled, False
+    # torch's closed forms can overflow for saturated logits; the sampled estimate stays unbiased there
+    finite = torch.isfinite(term)
+    return torch.where(finite, term, sampled), bool(finite.all())
+
+
+def _per_dimension(fn):
+    """``fn`` as a distribution with the latent dimensions in its batch (``None`` if it does not factorize)."""
+    if fn.event_dim == 0:
+        return fn
+    if isinstance(fn, Independent) and fn.reinterpreted_batch_ndims == 1 and fn.base_dist.event_dim == 0:
+        return fn.base_dist
+    return None
+
+
+def site_kl(q_site, p_site, per_dim=False):
+    r""":math:`\mathrm{KL}(q(z|x)\,\|\,p(z))` of one latent site, unscaled, per datum (the site's batch shape).
+
+    Analytic where Pyro registers the pair (and the value is finite), else the one-sample
+    estimate :math:`\log q(z) - \log p(z)` at the guide's draw. With ``per_dim=True`` it is
+    returned per latent dimension (a last dim of size ``event_shape[-1]``, or 1 for a scalar site),
+    which needs both distributions to factorize over the dimensions (an ``Independent`` of a
+    univariate family, as the VAE's and the Bernoulli-latent model's sites are); the dimensions
+    then sum to the site's KL.
+
+    :returns: ``(kl, analytic)``; ``kl`` is ``None`` when ``per_dim`` is asked of a site that
+        does not factorize (a full-covariance or flow guide).
+    """
+    q, p, value = q_site["fn"], p_site["fn"], q_site["value"]
+    if not per_dim:
+        return _closed_form_or(q, p, q.log_prob(value) - p.log_prob(value))
+    q_dims, p_dims = _per_dimension(q), _per_dimension(p)
+    if q_dims is None or p_dims is None:
+        return None, False
+    kl, analytic = _closed_form_or(q_dims, p_dims, q_dims.log_prob(value) - p_dims.log_prob(value))
+    return (kl.unsqueeze(-1) if q.event_dim == 0 else kl), analytic
 
 
 @torch.no_grad()
@@ -31,15 +77,7 @@ def elbo_terms(model, guide, data, num_samples=1, batch_size=500, seed=0):
                         recon += site["log_prob"].sum().item() / num_samples
                         continue
                     q_site = guide_trace.nodes[name]
-                    sampled = q_site["log_prob"] - site["log_prob"]
-                    try:
-                        term = scale_and_mask(kl_divergence(q_site["fn"], site["fn"]), q_site["scale"],
-                                              q_site["mask"])
-                        # torch's closed forms can overflow for saturated logits; the sampled
-                        # estimate stays unbiased there
-                        term = torch.where(torch.isfinite(term), term, sampled)
-                    except NotImplementedError:
-                        term = sampled
+                    term = scale_and_mask(site_kl(q_site, site)[0], q_site["scale"], q_site["mask"])
                     kl += term.sum().item() / num_samples
     n = len(data)
     return {"reconstruction": recon / n, "kl": kl / n, "elbo": (recon - kl) / n}
