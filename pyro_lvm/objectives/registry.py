@@ -4,7 +4,8 @@ import math
 import torch
 from pyro.infer import ELBO, RenyiELBO, TraceGraph_ELBO
 
-from pyro_lvm.errors import NonFiniteLossError
+from pyro_lvm.errors import NonFiniteLossError, UsageError
+from pyro_lvm.objectives.kl_control import KLControlled
 from pyro_lvm.objectives.meanfield_elbo import MeanFieldELBO
 from pyro_lvm.objectives.renyi_elbo import IWAE, RenyiBound
 from pyro_lvm.objectives.trace_elbo import TraceELBO
@@ -89,7 +90,12 @@ def get_objective(name, num_particles=None, **kwargs):
     :param kwargs: e.g. ``alpha`` for ``renyi`` (default 0.5, as the command line's ``--alpha``;
         ``alpha=0`` is ``iwae``), ``vectorize_particles``, ``max_plate_nesting``, and
         ``gradient``: ``"standard"`` (default), ``"stl"`` (``elbo``, ``tracegraph``, ``iwae``,
-        ``renyi``) or ``"dreg"`` (``iwae``, ``renyi``), see :mod:`pyro_lvm.objectives.base`.
+        ``renyi``) or ``"dreg"`` (``iwae``, ``renyi``), see :mod:`pyro_lvm.objectives.base`;
+        ``beta`` (a number >= 0 or a schedule of :mod:`~pyro_lvm.objectives.kl_schedules`) and
+        ``free_bits`` (nats per latent dimension) for ``elbo``, ``meanfield`` and ``tracegraph``,
+        see :mod:`pyro_lvm.objectives.kl_control`.
+    :raises UsageError: for ``beta``/``free_bits`` with ``iwae`` or ``renyi``: weighting the KL inside
+        an importance-weighted bound leaves no bound on :math:`\log p(x)`.
     """
     if not isinstance(name, str):
         if num_particles is not None or kwargs:
@@ -105,4 +111,10 @@ def get_objective(name, num_particles=None, **kwargs):
         raise ValueError(f"unknown objective {name!r}; choose one of {sorted(OBJECTIVES)}") from None
     if num_particles is not None:
         kwargs["num_particles"] = num_particles
+    for key in ("beta", "free_bits"):
+        if key in kwargs and kwargs[key] is None:
+            del kwargs[key]
+    if ("beta" in kwargs or "free_bits" in kwargs) and not issubclass(cls, KLControlled):
+        raise UsageError(f"objective {name!r} takes no KL weight (beta) or free bits: inside an importance-weighted "
+                         "bound they leave no bound on log p(x); use objective 'elbo' or 'meanfield' with them")
     return cls(**kwargs)

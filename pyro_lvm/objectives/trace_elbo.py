@@ -3,9 +3,10 @@ import torch
 from pyro.distributions.util import is_identically_zero
 
 from pyro_lvm.objectives.base import Objective, SiteCosts, pathwise, sample_sites
+from pyro_lvm.objectives.kl_control import KLControlled
 
 
-class TraceELBO(Objective):
+class TraceELBO(KLControlled, Objective):
     r"""The ELBO estimated from ``num_particles`` guide samples,
 
     .. math:: \mathcal L = \mathbb E_{q(z|x)}\left[\log p(x, z) - \log q(z|x)\right]
@@ -23,11 +24,16 @@ class TraceELBO(Objective):
 
     ``gradient="stl"`` drops the score term of reparameterised sites (Roeder et al. 2017;
     unbiased for the ELBO, and zero-variance when the guide is the exact posterior).
+
+    ``beta=`` (a number or a schedule over training steps) weights the latent sites' terms,
+    :math:`\mathbb E_q[\log p(x|z)] - \beta\,\mathbb E_q[\log q(z|x) - \log p(z)]`, in the
+    pathwise and the score-function terms alike; ``free_bits=`` floors the KL of each latent
+    dimension (see :mod:`pyro_lvm.objectives.kl_control`).
     """
 
     gradients = ("standard", "stl")
 
-    def _loss(self, traces):
+    def _elbo_loss(self, traces):
         elbo = surrogate = fit_loss = 0.0
         for model_trace, guide_trace in traces:
             costs = None

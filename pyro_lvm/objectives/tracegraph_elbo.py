@@ -24,14 +24,16 @@ class TraceGraphELBO(TraceELBO):
     The learning signal of a site is the log-weight summed to the site's own plates (its datum's
     log-weight in a data plate), as in :class:`TraceELBO`; ``pyro.infer.TraceGraph_ELBO`` goes
     further and keeps only the sites downstream of it in the dependency graph. Without
-    baselines this is exactly :class:`TraceELBO`.
+    baselines this is exactly :class:`TraceELBO`, ``beta=`` and ``free_bits=`` included.
     """
 
     BASELINE_KEYS = {"use_decaying_avg_baseline", "baseline_beta", "nn_baseline", "nn_baseline_input",
                      "baseline_value"}
 
-    def __init__(self, num_particles=1, vectorize_particles=True, max_plate_nesting=None, gradient="standard"):
-        super().__init__(num_particles, vectorize_particles, max_plate_nesting, gradient)
+    def __init__(self, num_particles=1, vectorize_particles=True, max_plate_nesting=None, gradient="standard",
+                 beta=None, free_bits=None):
+        super().__init__(num_particles, vectorize_particles, max_plate_nesting, gradient, beta=beta,
+                         free_bits=free_bits)
         self.averages = {}
 
     def state_dict(self):
