@@ -20,9 +20,10 @@ from pyro_lvm.data import load_dataset
 from pyro_lvm.errors import UsageError
 from pyro_lvm.evaluate import elbo_terms, log_likelihood
 from pyro_lvm.files import write_csv, write_json
-from pyro_lvm.objectives import get_objective
+from pyro_lvm.objectives import OBJECTIVES, Cyclical, LinearWarmup, get_objective
+from pyro_lvm.objectives.kl_control import KLControlled
 from pyro_lvm.plots import plot_history, save_image_grid
-from pyro_lvm.runs.base import RunKind, positive_float, positive_int
+from pyro_lvm.runs.base import RunKind, bounded_number, positive_float, positive_int
 from pyro_lvm.runs.folder import data_description, read_config
 from pyro_lvm.runs.saved import load_run
 from pyro_lvm.train import fit, load_checkpoint, make_schedule
@@ -31,6 +32,8 @@ from pyro_lvm.train.checkpoint import check_config
 #: the final evaluation's share of the training time, and its floor in seconds
 EVAL_SHARE, EVAL_FLOOR = 0.25, 15.0
 FULL_PROTOCOL_SAMPLES = 5000
+nonnegative_float = bounded_number(float, lambda v: 0 <= v < math.inf, "a non-negative number")
+KL_FLAGS = "--beta, --warmup-steps, --cyclical and --free-bits"
 
 
 def add_data_arguments(parser, default_help):
@@ -51,11 +54,53 @@ def add_training_arguments(parser, objectives, default_objective):
                         help="burda: Burda et al.'s 3^i-epoch stages (lr 1e-3 * 10^(-i/7)) scaled to --epochs")
     parser.add_argument("--gamma", type=positive_float, default=1.0,
                         help="per-epoch decay of the exponential schedule")
+    kl = parser.add_argument_group("KL control (objectives elbo, meanfield, tracegraph; per training step)")
+    kl.add_argument("--beta", type=nonnegative_float, default=None,
+                    help="KL weight beta (default 1); with --warmup-steps or --cyclical the value it rises to")
+    schedule = kl.add_mutually_exclusive_group()
+    schedule.add_argument("--warmup-steps", type=positive_int, default=None, metavar="N",
+                          help="raise beta linearly from 0 over the first N training steps (Bowman et al. 2016)")
+    schedule.add_argument("--cyclical", type=positive_int, default=None, metavar="M",
+                          help="M cycles over the run's training steps, beta rising from 0 over the first half "
+                               "of each (Fu et al. 2019)")
+    kl.add_argument("--free-bits", type=nonnegative_float, default=None, metavar="LAMBDA",
+                    help="floor each latent dimension's minibatch-mean KL at LAMBDA nats (Kingma et al. 2016)")
     parser.add_argument("--train-subset", type=positive_int, default=None, help="train on the first N images")
     parser.add_argument("--eval-samples", type=positive_int, default=None,
                         help="K of the final test log-likelihood (default: planned to fit the run, at most 1000)")
     parser.add_argument("--eval-images", type=positive_int, default=None,
                         help="evaluate on the first N test images (default: as many as fit the run)")
+
+
+def kl_options(settings, total_steps):
+    """``beta``/``free_bits`` for :func:`~pyro_lvm.objectives.get_objective` from the KL flags (none: ``{}``).
+
+    :param int total_steps: the run's training steps (the span of ``--cyclical``'s cycles).
+    :raises UsageError: for KL flags with an objective that takes none (``iwae``, ``renyi``).
+    """
+    if not _uses_kl_control(settings):
+        return {}
+    beta, warmup, cycles, free_bits = (settings.get(k) for k in ("beta", "warmup_steps", "cyclical", "free_bits"))
+    top = 1.0 if beta is None else beta
+    if warmup is not None:
+        return {"beta": LinearWarmup(warmup, beta0=0.0, beta1=top), "free_bits": free_bits}
+    if cycles is not None:
+        if cycles > total_steps:
+            raise UsageError(f"--cyclical {cycles} needs at least {cycles} training steps, the run has "
+                             f"{total_steps}; use fewer cycles or more epochs")
+        return {"beta": Cyclical(total_steps, cycles, beta1=top), "free_bits": free_bits}
+    return {"beta": top, "free_bits": free_bits}
+
+
+def _uses_kl_control(settings):
+    """Whether any KL flag is given; a :class:`UsageError` if the objective takes none."""
+    if all(settings.get(k) is None for k in ("beta", "warmup_steps", "cyclical", "free_bits")):
+        return False
+    if not issubclass(OBJECTIVES[settings["objective"]], KLControlled):
+        raise UsageError(f"{KL_FLAGS} apply to objectives elbo, meanfield and tracegraph, not "
+                         f"{settings['objective']!r}: inside an importance-weighted bound they leave no bound on "
+                         "log p(x)")
+    return True
 
 
 def _schedule_options(name, gamma, epochs):
@@ -153,11 +198,17 @@ class FitRunKind(RunKind):
     def dataset(self, settings, data_root=None):
         raise NotImplementedError
 
-    def objective(self, settings):
-        kwargs = {"num_particles": settings["particles"], "max_plate_nesting": 1}
+    def objective(self, settings, total_steps=1):
+        kwargs = {"num_particles": settings["particles"], "max_plate_nesting": 1,
+                  **kl_options(settings, total_steps)}
         if settings["objective"] == "renyi":
             kwargs["alpha"] = settings["alpha"]
         return get_objective(settings["objective"], **kwargs)
+
+    def settings(self, args):
+        settings = super().settings(args)
+        _uses_kl_control(settings)  # refuse KL flags with iwae/renyi before a run folder is made
+        return settings
 
     # ---- training ---------------------------------------------------------------------
     def train(self, folder, settings, progress=True):
@@ -165,14 +216,16 @@ class FitRunKind(RunKind):
         pyro.set_rng_seed(s["seed"])
         dataset = self.dataset(s, s.get("data_root")).subset(train=s.get("train_subset"))
         model = self.build_model(s, dataset)
-        objective = self.objective(s)
         train_loader = dataset.train_loader(s["batch_size"])
+        objective = self.objective(s, s["epochs"] * len(train_loader))
         # what must match to resume: everything that changes the result, not the epoch count
         config = {"run_kind": self.name, "model_config": model.to_config(), "data": _data_reference(s["data"], dataset),
                   "binarize": dataset.binarize or "none", "objective": s["objective"],
                   "particles": objective.num_particles, "alpha": s.get("alpha"),
                   "batch_size": s["batch_size"], "lr": s["lr"], "lr_schedule": s["lr_schedule"],
                   "gamma": s["gamma"], "seed": s["seed"], "train_subset": s.get("train_subset")}
+        if getattr(objective, "kl_control", None) is not None:  # only then: older runs resume as before
+            config["kl_control"] = repr(objective.kl_control)
         if os.path.exists(folder.checkpoint):  # refuse a resume with other settings before touching anything
             check_config(load_checkpoint(folder.checkpoint), config, folder.checkpoint)
         folder.write_config(s, data_description(dataset), argv=sys.argv[1:])

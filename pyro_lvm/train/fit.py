@@ -10,6 +10,12 @@ the same reason the models' ``pyro.module`` registration is switched off around 
 sites (``loss_and_grads`` backpropagates only when it sees them; ``JitTrace_ELBO`` compiles
 against the param store).
 
+Before each training step the objective is told how many steps came before it,
+``objective.set_step(step)`` where it has that method (the schedule of a KL weight,
+:mod:`pyro_lvm.objectives.kl_schedules`, is a function of this global step, so it resumes
+exactly from a checkpoint's step count); an objective with a ``kl_weight`` that is not ``None``
+has it recorded as ``beta`` in each epoch's history (its value at the epoch's last step).
+
 A batch is ``x``, or a tuple such as ``(x, y)``; the tuple is passed whole to the model and
 the guide when the model takes that many positional arguments, and as ``x`` alone otherwise.
 """
@@ -276,7 +282,7 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     the same number of processes.
     :returns: :class:`FitResult`; ``history`` has one dict per epoch with ``train_loss`` and
         ``test_loss`` (the objective's loss, nats per datum), ``test_elbo`` (the test ELBO per
-        datum, whatever the objective), ``lr`` and ``seconds``.
+        datum, whatever the objective), ``lr`` and ``seconds`` (and ``beta`` under KL control).
     :raises NonFiniteLossError: when the loss turns NaN, naming the site; the last checkpoint
         written stays as it was.
     :raises DataError: when a Bernoulli likelihood is given grayscale data (say which loader to pass).
@@ -284,6 +290,7 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     objective = get_objective(objective)
     arguments = batch_arguments(model)  # the (x, y) rule, decided once
     step = _training_step(objective, model, guide)
+    set_step = getattr(objective, "set_step", None)  # e.g. a KL weight's schedule
     registering = getattr(objective, "needs_param_sites", False)  # Pyro ELBOs need pyro.module sites
     modules = dict(modules) if modules is not None else owner_modules(model, guide)
     rank, processes = distributed.rank(), distributed.world_size()
@@ -340,6 +347,8 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         for i, batch in enumerate(bar):
             args = arguments(batch)
+            if set_step is not None:
+                set_step(state.step)
 
             def closure():
                 optimizer.zero_grad(set_to_none=True)
@@ -364,6 +373,8 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         _check_parameters(params, epoch, checkpoint, state.epoch)
         record = {"epoch": epoch + 1, "train_loss": total / max(seen, 1),
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
+        if getattr(objective, "kl_weight", None) is not None:
+            record["beta"] = objective.kl_weight
         if scheduler is not None:
             scheduler.step()
         if test_loader is not None:
@@ -373,6 +384,7 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
                 record["test_loss"] = distributed.all_reduce_mean(
                     evaluate_loss(model, guide, objective, test_loader, seed), test_loader.dataset_size)
                 record["test_elbo"] = -(record["test_loss"] if isinstance(objective, (TraceELBO, MeanFieldELBO))
+                                        and objective.kl_control is None
                                         else distributed.all_reduce_mean(evaluate_loss(
                                             model, guide, TraceELBO(), test_loader, seed), test_loader.dataset_size))
             except NonFiniteLossError as e:
