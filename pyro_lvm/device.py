@@ -90,7 +90,7 @@ def _to_float32(value):
 
 
 @contextlib.contextmanager
-def network_autocast(modules, device, precision):
+def network_autocast(modules, device, precision, skip=()):
     """Run the sub-networks of ``modules`` under autocast, their outputs cast back to float32.
 
     Hooks are put on every *descendant* of each module (not the modules themselves, whose
@@ -100,6 +100,8 @@ def network_autocast(modules, device, precision):
     :param modules: ``nn.Module`` s (or a dict of them).
     :param device: the device the networks run on (its type picks CPU or CUDA autocast).
     :param str precision: ``"fp32"`` (nothing happens) or ``"bf16"``.
+    :param skip: sub-modules left in float32, with their descendants (e.g. a VQ-VAE's quantizers,
+        whose nearest-code search must not round distances).
     """
     dtype = autocast_dtype(precision)
     if dtype is None:
@@ -108,6 +110,7 @@ def network_autocast(modules, device, precision):
     device_type = torch.device(device).type
     modules = list(modules.values()) if isinstance(modules, dict) else list(modules)
     owners = {id(m) for m in modules}
+    kept = {id(m) for s in skip for m in s.modules()}
     contexts = []
 
     def enter(module, args):
@@ -128,7 +131,7 @@ def network_autocast(modules, device, precision):
     handles = []
     for module in modules:
         for sub in module.modules():
-            if id(sub) not in owners:
+            if id(sub) not in owners and id(sub) not in kept:
                 handles += [sub.register_forward_pre_hook(enter), sub.register_forward_hook(leave)]
     try:
         yield

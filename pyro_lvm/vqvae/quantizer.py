@@ -13,6 +13,10 @@ Shared upkeep, all of it only in training mode:
 - *dead-code restarts*: a code that no vector in ``restart_after`` consecutive training batches
   was assigned to is moved onto a randomly chosen encoder output of the current batch.
 
+Under ``torchrun`` the counts and sums of the upkeep are summed over processes and the k-means
+centres and restart vectors are broadcast from rank 0 (:mod:`pyro_lvm.vqvae.distributed`), so
+every process holds the same codebook.
+
 References
 
 1. A. van den Oord, O. Vinyals, K. Kavukcuoglu. Neural Discrete Representation Learning.
@@ -27,6 +31,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pyro_lvm.vqvae.distributed import all_reduce_sum, broadcast
 
 
 class VQOutput(NamedTuple):
@@ -149,8 +155,9 @@ class _Quantizer(nn.Module):
         loss = self._loss(codebook_loss, commitment_loss)
         if self.training:
             with torch.no_grad():
-                self._update_codebook(flat.detach(), indices, counts)
-                self._restart_dead_codes(flat.detach(), counts)
+                everywhere = all_reduce_sum(counts)  # the global batch's counts (these under one process)
+                self._update_codebook(flat.detach(), indices, everywhere)
+                self._restart_dead_codes(flat.detach(), everywhere)
         quantized = flat + (codes - flat).detach()
         return VQOutput(
             quantized=quantized.reshape(shape).movedim(-1, 1),
@@ -171,7 +178,7 @@ class _Quantizer(nn.Module):
             sums = torch.zeros_like(centres).index_add_(0, assign, flat)
             sizes = torch.bincount(assign, minlength=self.num_codes).unsqueeze(1)
             centres = torch.where(sizes > 0, sums / sizes.clamp_min(1), centres)
-        self._set_codes(torch.arange(self.num_codes, device=flat.device), centres)
+        self._set_codes(torch.arange(self.num_codes, device=flat.device), broadcast(centres))
         self.initialized.fill_(True)
 
     def _restart_dead_codes(self, flat, counts):
@@ -180,7 +187,7 @@ class _Quantizer(nn.Module):
             return
         dead = torch.nonzero(self.unused_steps >= self.restart_after).squeeze(1)
         if dead.numel():
-            self._set_codes(dead, _random_rows(flat, dead.numel()))
+            self._set_codes(dead, broadcast(_random_rows(flat, dead.numel())))
             self.num_restarts.add_(dead.numel())
 
     def _set_codes(self, which, vectors):
@@ -278,7 +285,7 @@ class VectorQuantizerEMA(_Quantizer):
 
     def _update_codebook(self, flat, indices, counts):
         self.ema_count.mul_(self.decay).add_(counts.to(self.ema_count.dtype), alpha=1 - self.decay)
-        sums = torch.zeros_like(self.ema_weight).index_add_(0, indices, flat.to(self.ema_weight.dtype))
+        sums = all_reduce_sum(torch.zeros_like(self.ema_weight).index_add_(0, indices, flat.to(self.ema_weight.dtype)))
         self.ema_weight.mul_(self.decay).add_(sums, alpha=1 - self.decay)
         total = self.ema_count.sum()
         smoothed = (self.ema_count + self.epsilon) / (total + self.num_codes * self.epsilon) * total

@@ -4,7 +4,18 @@ Both loops return a history, one dict per epoch, and call ``on_epoch_end(row)`` 
 (the command line uses it to write metrics and checkpoints as training goes). Codebook health is
 accumulated over the whole epoch (:class:`~pyro_lvm.vqvae.health.CodebookUsage`), not read off
 single batches.
+
+``device=`` moves the model (and each batch) to a device; ``precision="bf16"`` runs the encoder
+and decoder under bfloat16 autocast with the quantizer (distances, the nearest-code search and
+the codebook upkeep) and the losses in float32 (:func:`~pyro_lvm.device.network_autocast`, whose
+quantizers are skipped). Under ``torchrun`` (a process group joined with
+:func:`pyro_lvm.distributed.init_from_env`) each process trains on its shard of every batch
+(:meth:`~pyro_lvm.data.TensorLoader.shard`), the gradients are averaged over processes weighted
+by their images (the losses are means), so one step equals the step of the global batch, and the
+codebook upkeep is synchronized (:mod:`pyro_lvm.vqvae.distributed`); the epoch's metrics are
+those of all processes together.
 """
+
 import math
 import time
 
@@ -12,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from pyro_lvm import distributed
+from pyro_lvm.device import network_autocast, resolve_device
 from pyro_lvm.errors import NonFiniteLossError
 from pyro_lvm.vqvae.evaluate import (code_batches, evaluate_reconstruction, images_of,
                                      level_prefixes, prior_nll)
@@ -32,7 +45,20 @@ def _restarts(model):
     return sum(int(q.num_restarts) for q in getattr(model, "quantizers", ()))
 
 
-def train_epoch(model, loader, optimizer, progress=False, description="train"):
+def _synchronize_gradients(model, rows):
+    """Average the gradients over processes, weighted by each process's images."""
+    if distributed.world_size() == 1:
+        return
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is not None:
+            p.grad.mul_(rows)
+    (total,) = distributed.sum_gradients(params, rows)
+    for p in params:
+        p.grad.div_(total)
+
+
+def train_epoch(model, loader, optimizer, progress=False, description="train", device=None, precision="fp32"):
     """One pass over ``loader``.
 
     :returns: ``(row, usages)``: the epoch's mean losses and codebook health (codes used, dead
@@ -43,12 +69,18 @@ def train_epoch(model, loader, optimizer, progress=False, description="train"):
     sums = {"train_loss": 0.0, "train_mse": 0.0, "codebook_loss": 0.0, "commitment_loss": 0.0}
     usages, seen, restarts_before = None, 0, _restarts(model)
     bar = tqdm(loader, desc=description, leave=False, disable=not progress)
+    where = device or next(model.parameters()).device
+    quantizers = getattr(model, "quantizers", ())
     for batch in bar:
         x = images_of(batch)
-        out = model(x)
+        if device is not None:
+            x = x.to(device, non_blocking=True)
+        with network_autocast([model], where, precision, skip=quantizers):
+            out = model(x)
         loss = _finite(out.loss, f"{description}, after {seen} images")
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
+        _synchronize_gradients(model, x.shape[0])
         optimizer.step()
         n = x.shape[0]
         seen += n
@@ -61,6 +93,11 @@ def train_epoch(model, loader, optimizer, progress=False, description="train"):
         for usage, q in zip(usages, out.quantizer_outputs):
             usage.update(q.counts)
         bar.set_postfix(loss=f"{loss:.4f}")
+    if distributed.world_size() > 1:  # the epoch of all processes together
+        totals = distributed.all_reduce_sum(torch.tensor([seen, *sums.values()], dtype=torch.float64)).tolist()
+        seen, sums = int(totals[0]), dict(zip(sums, totals[1:]))
+        for usage in usages or ():
+            usage.counts = distributed.all_reduce_sum(usage.counts)
     if not seen:
         raise ValueError("the training loader yielded no images")
     row = {key: value / seen for key, value in sums.items()}
@@ -73,7 +110,7 @@ def train_epoch(model, loader, optimizer, progress=False, description="train"):
 
 
 def fit_vqvae(model, train_loader, epochs, lr=1e-3, test_loader=None, progress=True,
-              on_epoch_end=None, optimizer=None, history=None):
+              on_epoch_end=None, optimizer=None, history=None, device=None, precision="fp32"):
     """Train a :class:`~pyro_lvm.vqvae.model.VQVAE` or
     :class:`~pyro_lvm.vqvae.model.PlainAutoencoder` with Adam.
 
@@ -84,13 +121,21 @@ def fit_vqvae(model, train_loader, epochs, lr=1e-3, test_loader=None, progress=T
     :param callable on_epoch_end: called with each finished row.
     :param optimizer: an optimizer to continue with (default: a fresh Adam with ``lr``).
     :param list history: rows of epochs already done; training resumes after them, up to ``epochs``.
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``: the model goes there (before
+        the optimizer is made) and each batch is moved there; ``None`` leaves the model where it is.
+    :param str precision: ``"fp32"`` or ``"bf16"`` (the encoder and decoder under autocast).
     :returns: the history, one dict per epoch (``epoch``, ``seconds``, train losses, the epoch's
         codebook usage, and test metrics).
     """
+    if device is not None:
+        device = resolve_device(device)
+        model.to(device)
+    if distributed.world_size() > 1:  # one starting point on every process
+        distributed.broadcast_tensors([*model.parameters(), *model.buffers()])
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     history = _epoch_loop(
         epochs, history, "vq-vae epochs", progress,
-        lambda epoch: train_epoch(model, train_loader, optimizer, progress, f"epoch {epoch}")[0],
+        lambda epoch: train_epoch(model, train_loader, optimizer, progress, f"epoch {epoch}", device, precision)[0],
         None if test_loader is None else lambda: evaluate_reconstruction(model, test_loader)[0],
         on_epoch_end, shown=("test_mse", "train_mse"))
     model.eval()
