@@ -31,6 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
+    from pyro_lvm.device import add_device_arguments
     from pyro_lvm.runs import run_kinds
     from pyro_lvm.runs.base import positive_int
 
@@ -45,6 +46,7 @@ def build_parser():
         sub.add_argument("--out", required=True, help="run folder (config, checkpoint, metrics, evaluations, PNGs)")
         sub.add_argument("--smoke", action="store_true", help="a few seconds on the embedded data, to check the set-up")
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+        add_device_arguments(sub)
     evaluate = commands.add_parser("evaluate", help="evaluate a trained run again (its own kind decides how)")
     evaluate.add_argument("run_dir", help="a run folder, or the checkpoint.pt inside one")
     evaluate.add_argument("--samples", type=positive_int, default=None,
@@ -63,9 +65,13 @@ def build_parser():
 def _train(args):
     from pyro_lvm.runs import RunFolder, get_run_kind
 
+    from pyro_lvm import distributed
+
     kind = get_run_kind(args.kind)
     settings = kind.settings(args)
-    with RunFolder(settings["out"], kind.name) as folder:
+    # under torchrun: join the process group, each process on its device; rank 0 holds the folder's lock
+    settings["device"] = str(distributed.init_from_env(settings["device"]))
+    with RunFolder(settings["out"], kind.name, write=distributed.is_main()) as folder:
         return kind.train(folder, settings, progress=not args.no_progress)
 
 

@@ -16,6 +16,7 @@ import time
 import pyro
 import torch
 
+from pyro_lvm import distributed
 from pyro_lvm.data import load_dataset
 from pyro_lvm.errors import UsageError
 from pyro_lvm.evaluate import elbo_terms, log_likelihood
@@ -228,14 +229,19 @@ class FitRunKind(RunKind):
             config["kl_control"] = repr(objective.kl_control)
         if os.path.exists(folder.checkpoint):  # refuse a resume with other settings before touching anything
             check_config(load_checkpoint(folder.checkpoint), config, folder.checkpoint)
-        folder.write_config(s, data_description(dataset), argv=sys.argv[1:])
+        main = distributed.is_main()  # under torchrun only rank 0 writes into the run folder
+        if main:
+            folder.write_config(s, data_description(dataset), argv=sys.argv[1:])
         schedule = make_schedule(s["lr_schedule"], **_schedule_options(s["lr_schedule"], s["gamma"], s["epochs"]))
         result = fit(model.model, model.guide, objective, train_loader, dataset.test, epochs=s["epochs"],
                      batch_size=s["batch_size"], lr=s["lr"], lr_schedule=schedule, seed=s["seed"],
                      modules={"model": model}, checkpoint=folder.checkpoint, resume=True, config=config,
+                     device=s.get("device"), precision=s.get("precision") or "fp32",
                      progress=progress)
+        if not main:  # rank 0 evaluates and draws (on one process: the plan is timed on it)
+            return {"history": result.history, "evaluation": None, "config": config}
         write_metrics(folder.path, result.history)
-        write_figures(folder.path, model, dataset.test, result.history)
+        write_figures(folder.path, model, dataset.test.to(result.modules["model"].device), result.history)
         print(f"trained {result.state.epoch} epochs; run folder: {folder.path}")
         budget = max(EVAL_FLOOR, EVAL_SHARE * result.state.train_seconds)
         evaluation = self._evaluate(folder, model, dataset, s.get("eval_samples"), s.get("eval_images"), budget,
