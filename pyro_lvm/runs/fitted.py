@@ -241,7 +241,8 @@ class FitRunKind(RunKind):
         if not main:  # rank 0 evaluates and draws (on one process: the plan is timed on it)
             return {"history": result.history, "evaluation": None, "config": config}
         write_metrics(folder.path, result.history)
-        write_figures(folder.path, model, dataset.test.to(result.modules["model"].device), result.history)
+        dataset.test = dataset.test.to(next(model.parameters()).device)  # evaluated where the model is
+        write_figures(folder.path, model, dataset.test, result.history)
         print(f"trained {result.state.epoch} epochs; run folder: {folder.path}")
         budget = max(EVAL_FLOOR, EVAL_SHARE * result.state.train_seconds)
         evaluation = self._evaluate(folder, model, dataset, s.get("eval_samples"), s.get("eval_images"), budget,
