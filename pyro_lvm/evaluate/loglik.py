@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from pyro_lvm import distributed
+from pyro_lvm.device import resolve_device
 from pyro_lvm.evaluate.psis import KHAT_THRESHOLD, khat_summary, pareto_khat
 from pyro_lvm.objectives import Objective
 from pyro_lvm.objectives.base import sample_sites
@@ -102,7 +104,8 @@ def _log_weights(model, guide, x, num_samples, max_plate_nesting, condition=None
 
 @torch.no_grad()
 def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_elements=2 ** 24,
-                   max_plate_nesting=1, progress=True, seed=None, khat_samples=20000, condition=None):
+                   max_plate_nesting=1, progress=True, seed=None, khat_samples=20000, condition=None,
+                   device=None, split=False):
     """Importance-sampled :math:`\\log p(x)` of every datum in ``data`` (or :math:`\\log p(x|y)`
     with ``condition=y``).
 
@@ -121,10 +124,21 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
     :param int khat_samples: fit :math:`\\hat k` to the first this many draws of each datum
         (all ``K`` by default up to 20000; memory ``min(K, khat_samples) * batch_size * 8`` bytes;
         0 skips the fit: :math:`\\hat k` is NaN).
-    :returns: :class:`LogLikelihood`.
+    :param device: where the data go (``"auto"``, ``"cpu"``, ``"cuda:N"``); ``None``: where they are.
+    :param bool split: under ``torchrun``, each process estimates its contiguous share of ``data``
+        (seeded ``seed + rank``) and every process gets all the per-datum results, in order.
+    :returns: :class:`LogLikelihood` (on the CPU).
     """
     if condition is not None and len(condition) != len(data):
         raise ValueError(f"got {len(condition)} conditions for {len(data)} data; give one per datum")
+    if device is not None:
+        device = resolve_device(device)
+        data, condition = data.to(device), None if condition is None else condition.to(device)
+    split = split and distributed.world_size() > 1
+    if split:
+        start, stop = distributed.shard_bounds(len(data))
+        data, condition = data[start:stop], None if condition is None else condition[start:stop]
+        seed = None if seed is None else seed + distributed.rank()
     data_dim = data[0].numel()
     chunk = max(1, min(num_samples, max_elements // max(1, batch_size * data_dim)))
     per_datum, per_datum_se, khat = [], [], []
@@ -135,7 +149,7 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
                           disable=not progress, leave=False):
             x = data[start:start + batch_size]
             y = None if condition is None else condition[start:start + batch_size]
-            lse = torch.full((x.shape[0],), -math.inf, dtype=torch.float64)
+            lse = torch.full((x.shape[0],), -math.inf, dtype=torch.float64, device=x.device)
             lse2 = lse.clone()
             kept = []  # the first khat_samples log-weights of each datum
             for drawn in range(0, num_samples, chunk):
@@ -151,4 +165,7 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
             per_datum.append(log_mean)
             se = ((ratio - 1).clamp(min=0) / num_samples).sqrt()
             per_datum_se.append(se if num_samples > 1 else torch.full_like(se, math.nan))  # one draw: unknown
-    return LogLikelihood(torch.cat(per_datum), torch.cat(per_datum_se), num_samples, data_dim, torch.cat(khat))
+    results = [torch.cat(part).cpu() for part in (per_datum, per_datum_se, khat)]
+    if split:
+        results = [distributed.all_gather_rows(part) for part in results]
+    return LogLikelihood(results[0], results[1], num_samples, data_dim, results[2])
