@@ -5,7 +5,8 @@
 checkpoint; ``pyro-lvm evaluate RUN_DIR`` (or ``RUN_DIR/checkpoint.pt``) re-evaluates a run with
 the kind that wrote it. Every kind has ``--smoke`` (seconds on the embedded data).
 ``pyro-lvm compare-elbos`` compares ELBO estimators on a run or an exact model
-(:mod:`pyro_lvm.runs.compare_elbos`).
+(:mod:`pyro_lvm.runs.compare_elbos`); ``pyro-lvm diagnose RUN_DIR`` prints a run's posterior-collapse
+diagnostics (:mod:`pyro_lvm.runs.diagnose`).
 
 Bad input never ends in a traceback: a wrong option, a missing or unreadable file, a data set
 that does not fit, a run folder that another process writes or a full disk each give one line,
@@ -59,6 +60,9 @@ def build_parser():
     from pyro_lvm.runs import compare_elbos
 
     compare_elbos.add_arguments(commands.add_parser("compare-elbos", help=compare_elbos.HELP))
+    from pyro_lvm.runs import diagnose
+
+    diagnose.add_arguments(commands.add_parser("diagnose", help=diagnose.HELP))
     return parser
 
 
@@ -144,6 +148,10 @@ def _dispatch(args):
             from pyro_lvm.runs import compare_elbos
 
             return compare_elbos.run(args)
+        if args.command == "diagnose":
+            from pyro_lvm.runs import diagnose
+
+            return diagnose.run(args)
         return _train(args) if args.command == "train" else _evaluate(args)
     except (UsageError, CheckpointError, NonFiniteLossError, ValueError) as e:
         message = _one_line(e)

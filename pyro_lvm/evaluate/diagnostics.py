@@ -50,7 +50,7 @@ References:
    Information", ICML 2019.
 """
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import pyro.poutine as poutine
@@ -100,7 +100,6 @@ class Diagnostics:
     num_data: int = 0
     site: str = "z"
     threshold: float = ACTIVE_THRESHOLD
-    notes: list = field(default_factory=list)
 
     @property
     def log_num_data(self):
@@ -111,38 +110,45 @@ class Diagnostics:
         return int(self.active_mask.numel())
 
     def scalars(self):
-        """The numbers that fit one cell each (an epoch record's CSV columns)."""
-        return {"rate": self.rate, "distortion": self.distortion, "active_units": self.active_units,
-                "mutual_information": self.mutual_information, "mi_se": self.mi_se,
-                "mi_lower_bound": self.mi_lower_bound}
+        """The numbers that fit one cell each (an epoch record's CSV columns), those not estimated left out."""
+        values = {"rate": self.rate, "distortion": self.distortion, "active_units": self.active_units,
+                  "mutual_information": self.mutual_information, "mi_se": self.mi_se,
+                  "mi_lower_bound": self.mi_lower_bound}
+        return {k: v for k, v in values.items() if not (isinstance(v, float) and math.isnan(v))}
 
     def to_dict(self):
-        """Everything as plain JSON values (tensors as lists)."""
-        return {**self.scalars(), "elbo": self.elbo, "mi_lower_bound_se": self.mi_lower_bound_se,
-                "log_num_data": self.log_num_data, "num_data": self.num_data, "site": self.site,
-                "latent_dim": self.latent_dim, "threshold": self.threshold, "kl_analytic": self.kl_analytic,
-                "kl_per_dim": None if self.kl_per_dim is None else self.kl_per_dim.tolist(),
-                "active_mask": self.active_mask.tolist(), "unit_variances": self.unit_variances.tolist(),
-                "notes": list(self.notes)}
+        """Everything as plain JSON values (tensors as lists, what was not estimated as ``None``)."""
+        names = ("rate", "distortion", "elbo", "active_units", "mutual_information", "mi_se", "mi_lower_bound",
+                 "mi_lower_bound_se", "log_num_data", "num_data", "site", "latent_dim", "threshold", "kl_analytic")
+        values = {name: _plain(getattr(self, name)) for name in names}
+        return {**values, "kl_per_dim": None if self.kl_per_dim is None else self.kl_per_dim.tolist(),
+                "active_mask": self.active_mask.tolist(), "unit_variances": self.unit_variances.tolist()}
 
     def format(self):
-        """A text table, one quantity per line."""
+        """A text table, one quantity per line (those estimated)."""
         kl = "not defined (the guide or prior does not factorize over dimensions)" if self.kl_per_dim is None \
             else " ".join(f"{v:.2f}" for v in self.kl_per_dim.tolist())
         rows = [
-            (f"rate R = E KL(q(z|x) || p(z))", f"{self.rate:.3f} nats" + ("" if self.kl_analytic else " (sampled)")),
+            ("rate R = E KL(q(z|x) || p(z))", f"{self.rate:.3f} nats" + ("" if self.kl_analytic else " (sampled)")),
             ("distortion D = -E log p(x|z)", f"{self.distortion:.3f} nats"),
             ("ELBO = -(R + D)", f"{self.elbo:.3f} nats"),
             (f"active units (Var_x E_q[{self.site}_u] > {self.threshold:g})",
              f"{self.active_units} of {self.latent_dim}"),
             (f"KL per dimension of {self.site!r}", kl),
-            ("I_q(x; z), aggregate posterior", f"{self.mutual_information:.3f} +- {self.mi_se:.3f} nats "
-                                               f"(at most log N = {self.log_num_data:.3f})"),
-            ("lower bound H(z) + E log q(z|x)", f"{self.mi_lower_bound:.3f} +- {self.mi_lower_bound_se:.3f} nats"),
-            ("data", f"{self.num_data}"),
         ]
+        if not math.isnan(self.mutual_information):
+            rows.append(("I_q(x; z), aggregate posterior", f"{self.mutual_information:.3f} +- {self.mi_se:.3f} "
+                                                           f"nats (at most log N = {self.log_num_data:.3f})"))
+        if not math.isnan(self.mi_lower_bound):
+            rows.append(("lower bound H(z) + E log q(z|x)",
+                         f"{self.mi_lower_bound:.3f} +- {self.mi_lower_bound_se:.3f} nats"))
+        rows.append(("data", f"{self.num_data}"))
         width = max(len(name) for name, _ in rows)
-        return "\n".join([f"{name.ljust(width)}  {value}" for name, value in rows] + [f"note: {n}" for n in self.notes])
+        return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def _plain(value):
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _guide_mean(fn, value):
@@ -161,7 +167,7 @@ def _check_site(fn, site, batch):
 
 @torch.no_grad()
 def collapse_diagnostics(model, guide, data, site="z", threshold=ACTIVE_THRESHOLD, batch_size=500, seed=0,
-                         mutual_information=True):
+                         mutual_information=True, lower_bound=True):
     """Rate, distortion, KL per dimension, active units and mutual information over ``data``.
 
     :param model: a Pyro model taking a batch ``x``, with the latent ``site`` in its data plate.
@@ -171,8 +177,9 @@ def collapse_diagnostics(model, guide, data, site="z", threshold=ACTIVE_THRESHOL
     :param float threshold: the active-unit threshold on :math:`A_u`.
     :param int batch_size: data per traced batch (and per block of the :math:`N^2` densities).
     :param int seed: seeds the draws (the caller's random stream is left alone).
-    :param bool mutual_information: also estimate :math:`I_q` (:math:`N^2` guide densities) and
-        Barber & Agakov's bound (one draw of the model).
+    :param bool mutual_information: also estimate :math:`I_q` (:math:`N^2` guide densities).
+    :param bool lower_bound: also Barber & Agakov's bound (draws ``x`` from the model: slow for an
+        autoregressive likelihood).
     :returns: :class:`Diagnostics`.
     """
     sampler = Objective(1, vectorize_particles=False)
@@ -212,6 +219,7 @@ def collapse_diagnostics(model, guide, data, site="z", threshold=ACTIVE_THRESHOL
                              threshold=threshold)
         if mutual_information:
             result.mutual_information, result.mi_se = aggregate_posterior_mi(fns, draws, own)
+        if lower_bound:
             result.mi_lower_bound, result.mi_lower_bound_se = barber_agakov_bound(model, guide, data, site,
                                                                                   batch_size)
     return result
@@ -307,7 +315,8 @@ class DiagnosticsCallback:
     """A :func:`~pyro_lvm.train.fit` callback that adds the diagnostics of a fixed data subset to each epoch's record.
 
     The keys of :meth:`Diagnostics.scalars` (``rate``, ``distortion``, ``active_units``,
-    ``mutual_information``, ``mi_se``, ``mi_lower_bound``) and ``kl_per_dim`` (a list) go into
+    ``mutual_information``, ``mi_se``; not Barber & Agakov's bound unless ``lower_bound=True``)
+    and ``kl_per_dim`` (a list) go into
     the record dict that ``fit`` keeps in its history, so they reach ``metrics.json``; the draws
     are seeded, so every epoch sees the same data and the same random numbers. It never stops
     training.
@@ -318,7 +327,8 @@ class DiagnosticsCallback:
     """
 
     def __init__(self, model, guide, data, modules=(), **kwargs):
-        self.model, self.guide, self.data, self.modules, self.kwargs = model, guide, data, list(modules), kwargs
+        self.model, self.guide, self.data, self.modules = model, guide, data, list(modules)
+        self.kwargs = {"lower_bound": False, **kwargs}
 
     def __call__(self, record, state):
         device = next((p.device for m in self.modules for p in m.parameters()), self.data.device)

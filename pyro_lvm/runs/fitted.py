@@ -19,7 +19,7 @@ import torch
 from pyro_lvm import distributed
 from pyro_lvm.data import load_dataset
 from pyro_lvm.errors import UsageError
-from pyro_lvm.evaluate import elbo_terms, log_likelihood
+from pyro_lvm.evaluate import DiagnosticsCallback, elbo_terms, log_likelihood
 from pyro_lvm.files import write_csv, write_json
 from pyro_lvm.objectives import OBJECTIVES, Cyclical, LinearWarmup, get_objective
 from pyro_lvm.objectives.kl_control import KLControlled
@@ -32,6 +32,8 @@ from pyro_lvm.train.checkpoint import check_config
 
 #: the final evaluation's share of the training time, and its floor in seconds
 EVAL_SHARE, EVAL_FLOOR = 0.25, 15.0
+#: test images whose collapse diagnostics (:mod:`pyro_lvm.evaluate.diagnostics`) each epoch records
+DIAGNOSTIC_IMAGES = 500
 FULL_PROTOCOL_SAMPLES = 5000
 nonnegative_float = bounded_number(float, lambda v: 0 <= v < math.inf, "a non-negative number")
 KL_FLAGS = "--beta, --warmup-steps, --cyclical and --free-bits"
@@ -237,7 +239,7 @@ class FitRunKind(RunKind):
                      batch_size=s["batch_size"], lr=s["lr"], lr_schedule=schedule, seed=s["seed"],
                      modules={"model": model}, checkpoint=folder.checkpoint, resume=True, config=config,
                      device=s.get("device"), precision=s.get("precision") or "fp32",
-                     progress=progress)
+                     progress=progress, callbacks=[diagnostics_callback(model, dataset.test)])
         if not main:  # rank 0 evaluates and draws (on one process: the plan is timed on it)
             return {"history": result.history, "evaluation": None, "config": config}
         write_metrics(folder.path, result.history)
@@ -317,10 +319,18 @@ def load_images(settings, data_root, default_binarize):
     return load_dataset(settings["data"], root=data_root, binarize=binarize, seed=settings["seed"])
 
 
+def diagnostics_callback(model, test):
+    """Collapse diagnostics of the first :data:`DIAGNOSTIC_IMAGES` test images in every epoch's record."""
+    return DiagnosticsCallback(model.model, model.guide, test[:DIAGNOSTIC_IMAGES], modules=[model],
+                               site=getattr(model, "latent_site", "z"))
+
+
 def write_metrics(out, history):
-    """``metrics.json`` and ``metrics.csv``, one row per epoch."""
+    """``metrics.json`` and ``metrics.csv``, one row per epoch (the CSV keeps the numbers, not lists
+    such as ``kl_per_dim``)."""
     write_json(os.path.join(out, "metrics.json"), history)
-    write_csv(os.path.join(out, "metrics.csv"), history)
+    write_csv(os.path.join(out, "metrics.csv"),
+              [{k: v for k, v in row.items() if not isinstance(v, (list, tuple, dict))} for row in history])
 
 
 def write_figures(out, model, test, history, num_images=64):
