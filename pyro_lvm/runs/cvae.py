@@ -147,21 +147,21 @@ def format_table(rows):
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) for line in [header, *lines])
 
 
-def save_figures(out, cvae, dataset, settings, baseline=None, images=12, completions=6):
-    """``completions.png`` (quadrants) or ``samples.png`` with one row per class (labels)."""
+def save_figures(out, cvae, dataset, settings, baseline=None, images=12, completions=6, name=None):
+    """``completions.png`` (quadrants) or ``samples.png`` with one row per class (labels), or ``name``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings["seed"])
         if settings["condition"] == "quadrants":
             truth = dataset.test[:images]
             y = mask_quadrants(truth, settings["given"])
             drawn = torch.stack([cvae.sample(y) for _ in range(completions)])
-            return save_completion_grid(y, truth, drawn, os.path.join(out, "completions.png"),
+            return save_completion_grid(y, truth, drawn, os.path.join(out, name or "completions.png"),
                                         missing=missing_pixels(y),
                                         baseline=None if baseline is None else baseline.predict(y))
         num_classes, per_class = cvae.config.condition_shape[0], 8
         labels = torch.arange(num_classes).repeat_interleave(per_class)
         samples = cvae.sample(labels).reshape(num_classes, per_class, *cvae.config.input_shape)
-        return save_class_grid(samples, os.path.join(out, "samples.png"))
+        return save_class_grid(samples, os.path.join(out, name or "samples.png"))
 
 
 @register
