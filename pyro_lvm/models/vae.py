@@ -18,10 +18,15 @@ from pyro.infer.util import is_validation_enabled
 from torch import nn
 
 from pyro_lvm.guides.heads import encode, make_head
+from pyro_lvm.errors import UsageError
+from pyro_lvm.models.autoregressive import AutoregressiveBernoulli
 from pyro_lvm.models.likelihoods import make_likelihood
 from pyro_lvm.models.plates import batch_size_of, data_plate
 from pyro_lvm.models.registration import register
-from pyro_lvm.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from pyro_lvm.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder, PixelCNNDecoder
+
+#: channels of the feature map computed from z that conditions the PixelCNN decoder at each position
+PIXELCNN_MAP_CHANNELS = 4
 
 
 @dataclass
@@ -30,7 +35,7 @@ class VAEConfig:
 
     :param tuple input_shape: shape of one datum, ``(C, H, W)`` for images.
     :param int latent_dim: latent dimensions.
-    :param str arch: ``"mlp"`` or ``"conv"``.
+    :param str arch: ``"mlp"`` or ``"conv"``: the encoder, and the network from ``z`` of either decoder.
     :param tuple hidden: MLP hidden widths (encoder order; the decoder mirrors it).
     :param tuple channels: conv channels (encoder order; the decoder mirrors it).
     :param int conv_hidden: width of the dense layer of the conv nets.
@@ -43,6 +48,13 @@ class VAEConfig:
         :mod:`pyro_lvm.guides.heads`.
     :param int flows: IAF steps (``guide="iaf"`` only).
     :param str flow_update: IAF update, ``"gated"`` (Kingma et al. 2016, eq. 14) or ``"affine"`` (eq. 10).
+    :param str decoder: ``"mlp"`` (the default: pixels independent given ``z``, from the ``arch``
+        network) or ``"pixelcnn"`` (:class:`~pyro_lvm.nn.PixelCNNDecoder`, binary images only: a
+        gated PixelCNN conditioned on ``z`` and on a ``PIXELCNN_MAP_CHANNELS``-channel map that the
+        ``arch`` network computes from ``z``).
+    :param int pixelcnn_layers: gated layers :math:`L` of the PixelCNN decoder (3x3 kernels: the
+        receptive field reaches :math:`L` pixels left and right and :math:`L + 1` rows up).
+    :param int pixelcnn_channels: channels of the PixelCNN decoder's stacks.
     """
 
     input_shape: tuple = (1, 28, 28)
@@ -58,6 +70,9 @@ class VAEConfig:
     guide: str = "diag"
     flows: int = 2
     flow_update: str = "gated"
+    decoder: str = "mlp"
+    pixelcnn_layers: int = 4
+    pixelcnn_channels: int = 32
 
     def to_dict(self):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -75,14 +90,27 @@ class VAEConfig:
 
 
 def _make_nets(cfg):
+    if cfg.decoder not in ("mlp", "pixelcnn"):
+        raise UsageError(f"unknown VAE decoder {cfg.decoder!r}; choose 'mlp' or 'pixelcnn'")
+    if cfg.decoder == "pixelcnn" and cfg.likelihood != "bernoulli":
+        raise UsageError(f"the pixelcnn decoder models binary pixels and needs the bernoulli likelihood, "
+                         f"not {cfg.likelihood!r}; use likelihood='bernoulli' (--likelihood bernoulli)")
+    # the pixelcnn decoder takes a feature map from z in place of the image
+    from_z = (cfg.input_shape if cfg.decoder == "mlp"
+              else (PIXELCNN_MAP_CHANNELS, *cfg.input_shape[1:]))
     if cfg.arch == "mlp":
-        return (MLPEncoder(cfg.input_shape, cfg.hidden, cfg.latent_dim, cfg.activation),
-                MLPDecoder(cfg.input_shape, tuple(reversed(cfg.hidden)), cfg.latent_dim, cfg.activation))
-    if cfg.arch == "conv":
-        return (ConvEncoder(cfg.input_shape, cfg.channels, cfg.conv_hidden, cfg.latent_dim, cfg.activation),
-                ConvDecoder(cfg.input_shape, tuple(reversed(cfg.channels)), cfg.conv_hidden, cfg.latent_dim,
-                            cfg.activation))
-    raise ValueError(f"unknown VAE arch {cfg.arch!r}; choose 'mlp' or 'conv'")
+        encoder = MLPEncoder(cfg.input_shape, cfg.hidden, cfg.latent_dim, cfg.activation)
+        decoder = MLPDecoder(from_z, tuple(reversed(cfg.hidden)), cfg.latent_dim, cfg.activation)
+    elif cfg.arch == "conv":
+        encoder = ConvEncoder(cfg.input_shape, cfg.channels, cfg.conv_hidden, cfg.latent_dim, cfg.activation)
+        decoder = ConvDecoder(from_z, tuple(reversed(cfg.channels)), cfg.conv_hidden, cfg.latent_dim,
+                              cfg.activation)
+    else:
+        raise ValueError(f"unknown VAE arch {cfg.arch!r}; choose 'mlp' or 'conv'")
+    if cfg.decoder == "pixelcnn":
+        decoder = PixelCNNDecoder(cfg.input_shape, cfg.latent_dim, cfg.pixelcnn_layers, cfg.pixelcnn_channels,
+                                  latent_map=decoder, map_channels=PIXELCNN_MAP_CHANNELS)
+    return encoder, decoder
 
 
 class VAE(nn.Module):
@@ -152,7 +180,13 @@ class VAE(nn.Module):
             shape = (n, self.config.latent_dim)
             prior = dist.Normal(like.new_zeros(()).expand(shape), like.new_ones(()).expand(shape)).to_event(1)
             z = pyro.sample(self.latent_site, prior)
-            pyro.sample(self.obs_site, self.likelihood(self.decoder(z), self._event_dim), obs=x)
+            pyro.sample(self.obs_site, self._observation(z), obs=x)
+
+    def _observation(self, z):
+        """p(x|z): the likelihood around the decoder's output, or the PixelCNN's autoregressive one."""
+        if self.config.decoder == "pixelcnn":
+            return AutoregressiveBernoulli(self.decoder, z)
+        return self.likelihood(self.decoder(z), self._event_dim)
 
     def guide(self, x):
         """q(z|x): the encoder's diagonal Normal, or the ``config.guide`` family on the encoder."""
@@ -183,13 +217,26 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, num_samples):
-        """Mean images ``E[x|z]`` for ``z`` drawn from the prior."""
+        """Mean images ``E[x|z]`` for ``z`` drawn from the prior.
+
+        With the PixelCNN decoder, whose mean has no closed form, an image ``x`` is drawn pixel by
+        pixel and the result holds the probabilities it was drawn with,
+        :math:`p(x_i = 1 \mid x_{<i}, z)`.
+        """
         p = next(self.parameters())
         z = torch.randn(num_samples, self.config.latent_dim, dtype=p.dtype, device=p.device)
+        if self.config.decoder == "pixelcnn":
+            return torch.sigmoid(self.decoder(z, self.decoder.sample(z)))
         return self.likelihood.mean(self.decoder(z))
 
     @torch.no_grad()
     def reconstruct(self, x):
-        """Mean reconstructions ``E[x | z = mu(x)]`` through the encoder's mean."""
+        """Mean reconstructions ``E[x | z = mu(x)]`` through the encoder's mean.
+
+        With the PixelCNN decoder: the probabilities :math:`p(x_i = 1 \mid x_{<i}, z = \mu(x))`
+        given the true earlier pixels (teacher forcing), not a fresh draw.
+        """
         loc, _ = self.encoder(x)
+        if self.config.decoder == "pixelcnn":
+            return torch.sigmoid(self.decoder(loc, x))
         return self.likelihood.mean(self.decoder(loc))

@@ -39,6 +39,14 @@ class VAERun(FitRunKind):
         p.add_argument("--activation", default="relu")
         p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
         p.add_argument("--gaussian-scale", type=positive_float, default=0.1)
+        p.add_argument("--decoder", choices=["mlp", "pixelcnn"], default=VAEConfig.decoder,
+                       help="mlp: pixels independent given z (from the --arch net); pixelcnn: a gated PixelCNN "
+                            "conditioned on z (binary data only)")
+        p.add_argument("--pixelcnn-layers", type=positive_int, default=VAEConfig.pixelcnn_layers,
+                       help="gated layers L of the pixelcnn decoder: its field reaches L pixels left and right, "
+                            "L + 1 rows up (default %(default)s)")
+        p.add_argument("--pixelcnn-channels", type=positive_int, default=VAEConfig.pixelcnn_channels,
+                       help="channels of the pixelcnn decoder (default %(default)s)")
         p.add_argument("--guide", choices=list(GUIDE_FAMILIES), default="diag",
                        help="q(z|x): diagonal Normal, full-covariance Normal, or inverse autoregressive flow")
         p.add_argument("--flows", type=nonnegative_int, default=None,
@@ -64,7 +72,10 @@ class VAERun(FitRunKind):
                            hidden=tuple(s["hidden"]), channels=tuple(s["channels"]), activation=s["activation"],
                            likelihood=s["likelihood"], gaussian_scale=s["gaussian_scale"],
                            guide=s.get("guide", "diag"), flows=_or_default(s.get("flows"), VAEConfig.flows),
-                           flow_update=s.get("flow_update") or VAEConfig.flow_update)
+                           flow_update=s.get("flow_update") or VAEConfig.flow_update,
+                           decoder=s.get("decoder", VAEConfig.decoder),
+                           pixelcnn_layers=s.get("pixelcnn_layers", VAEConfig.pixelcnn_layers),
+                           pixelcnn_channels=s.get("pixelcnn_channels", VAEConfig.pixelcnn_channels))
         return VAE(config)
 
 
