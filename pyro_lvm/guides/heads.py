@@ -11,7 +11,8 @@ to features ``h`` (:meth:`features`) and ``h`` to the ``(loc, scale)`` of a diag
 * :class:`IAFHead`: the diagonal Normal pushed through ``T`` inverse autoregressive flow steps
   conditioned on a context ``c = A h + b`` (Kingma et al. 2016, sec. 4, eqs. 10 and 14), built
   from Pyro's :class:`~pyro.distributions.transforms.ConditionalAffineAutoregressive` and
-  :class:`~pyro.nn.ConditionalAutoRegressiveNN`, with reversing permutations between the steps.
+  :class:`~pyro.nn.ConditionalAutoRegressiveNN`, the order of the variables reversed from one
+  step to the next.
 
 Both leave the encoder alone, so a model keeps one encoder whatever its guide, and both start
 close to the diagonal guide (the full-covariance head exactly: its weights start at zero).
@@ -25,7 +26,7 @@ close to the diagonal guide (the full-covariance head exactly: its weights start
 """
 import pyro.distributions as dist
 import torch
-from pyro.distributions.transforms import ConditionalAffineAutoregressive, Permute
+from pyro.distributions.transforms import ConditionalAffineAutoregressive
 from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 
@@ -89,10 +90,14 @@ class IAFHead(nn.Module):
 
     so :math:`\log q(z_T|x) = \log \mathcal N(z_0; \mu, \sigma^2) - \sum_t \sum_i \log \sigma_{t,i}`
     (the Jacobian of each step is triangular). The order of the variables is reversed between
-    steps (sec. 4). Each step is Pyro's :class:`ConditionalAffineAutoregressive` (``stable=True``
-    for the gated update) on a :class:`ConditionalAutoRegressiveNN` given the identity
-    permutation: its masks (buffers) and that permutation are therefore deterministic and in the
-    ``state_dict``, unlike Pyro's default random permutation (pyro-ppl/pyro#1839).
+    steps (sec. 4): step ``t`` is autoregressive in the order ``0, 1, .., k-1`` for even ``t``
+    and ``k-1, .., 0`` for odd ``t``. The reversal is in the networks' order, not a
+    :class:`~pyro.distributions.transforms.Permute` of the values, so ``z_t`` stays aligned
+    with the encoder's ``loc`` and a near-identity flow is a near-diagonal guide. Each step is
+    Pyro's :class:`ConditionalAffineAutoregressive` (``stable=True`` for the gated update) on a
+    :class:`ConditionalAutoRegressiveNN` given that explicit permutation: its masks and the
+    permutation are buffers, deterministic and in the ``state_dict``, unlike Pyro's default
+    random permutation (pyro-ppl/pyro#1839).
 
     :meth:`forward` returns a :class:`~pyro.distributions.TransformedDistribution` (the base
     itself when ``flows=0``: then the guide *is* the diagonal one). Its ``log_prob`` at a value
@@ -119,20 +124,13 @@ class IAFHead(nn.Module):
         self.context = nn.Linear(feature_dim, context_dim) if flows else None
         order = torch.arange(latent_dim)
         self.flows = nn.ModuleList([
-            ConditionalAffineAutoregressive(
-                ConditionalAutoRegressiveNN(latent_dim, context_dim, hidden, permutation=order),
-                stable=update == "gated")
-            for _ in range(flows)])
-        self.register_buffer("reverse", order.flip(0))
+            ConditionalAffineAutoregressive(ConditionalAutoRegressiveNN(
+                latent_dim, context_dim, hidden, permutation=order.flip(0) if t % 2 else order), stable=update == "gated")
+            for t in range(flows)])
 
     def transforms(self, context):
-        """The ``T`` steps conditioned on ``context``, with the reversals between them."""
-        steps = []
-        for i, flow in enumerate(self.flows):
-            if i:
-                steps.append(Permute(self.reverse))
-            steps.append(flow.condition(context))
-        return steps
+        """The ``T`` steps conditioned on ``context`` (per datum: ``context`` has the batch shape)."""
+        return [flow.condition(context) for flow in self.flows]
 
     def forward(self, h, loc, scale):
         base = dist.Normal(loc, scale).to_event(1)
