@@ -14,7 +14,7 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 def plain_log_weights(encoder, decoder, x, num_samples):
     """``log p(x, z_k) - log q(z_k|x)`` of a Bernoulli VAE, written directly in PyTorch."""
     loc, scale = encoder(x)
-    z = loc + scale * torch.randn((num_samples,) + loc.shape, dtype=loc.dtype)
+    z = loc + scale * torch.randn((num_samples,) + loc.shape, dtype=loc.dtype, device=loc.device)
     logits = decoder(z)
     log_px = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").flatten(2).sum(-1)
     log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)

@@ -18,6 +18,7 @@ The prior trains for as many epochs as the autoencoder unless ``--prior-epochs``
 """
 import argparse
 import os
+import sys
 import time
 
 import torch
@@ -123,6 +124,9 @@ class VQVAERun(RunKind):
             usage; ``prior_test_bits_per_code``; ``bits_per_dim_bound`` and its parts; seconds per
             epoch; and ``files``, the paths written.
         """
+        if settings.get("device") not in (None, "cpu"):  # "auto" resolves to a GPU where there is one
+            print(f"pyro-lvm: note: train vqvae runs on the CPU (not {settings['device']}); on a GPU, train in "
+                  "Python with pyro_lvm.vqvae.fit_vqvae(..., device=)", file=sys.stderr, flush=True)
         if settings.get("threads"):
             torch.set_num_threads(settings["threads"])
         torch.manual_seed(settings["seed"])
@@ -223,7 +227,7 @@ def _evaluate_and_draw(model, prior, data, settings, out, last_epoch):
 
 # options that may differ when a run is continued: more epochs, other figures, other threads
 _RESUMABLE = {"epochs", "prior_epochs", "threads", "num_samples", "temperature", "out", "data_root",
-              "smoke"}
+              "smoke", "device", "precision"}
 
 
 def _resume(path, settings):
@@ -297,7 +301,7 @@ class _TrainingRun:
         fit_vqvae(self.model, self.data.train_loader(batch_size, generator=self.loader_rng),
                   settings["epochs"], settings["lr"], self.data.test_loader(batch_size),
                   self.progress, self._recorder("vqvae", self.loader_rng), self.optimizer,
-                  self.history["vqvae"])
+                  self.history["vqvae"], device="cpu", precision=settings.get("precision") or "fp32")
 
     def train_prior(self):
         settings, batch_size = self.settings, self.settings["batch_size"]
