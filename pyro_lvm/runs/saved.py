@@ -127,7 +127,13 @@ def load_run(path, name=None):
     return model.eval(), state
 
 
-def load_model(path, name=None):
-    """Rebuild the trained model saved in a run folder (or checkpoint file) ``path``, in eval mode."""
+def load_model(path, name=None, device="cpu"):
+    """Rebuild the trained model saved in a run folder (or checkpoint file) ``path``, in eval mode.
+
+    Checkpoints are read onto the CPU whatever device wrote them; ``device`` (``"auto"``,
+    ``"cuda:N"``) then moves the model.
+    """
+    from pyro_lvm.device import resolve_device
+
     with torch.no_grad():
-        return load_run(path, name)[0]
+        return load_run(path, name)[0].to(resolve_device(device))
