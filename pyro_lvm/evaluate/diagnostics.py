@@ -285,7 +285,8 @@ def latent_traversal(model, guide, x, dims, site="z", quantiles=(0.05, 0.15, 0.3
     discrete prior: the bit off and on for Bernoulli latents).
 
     :param torch.Tensor x: one datum with its batch dim, ``(1, ...)``.
-    :returns: ``(images, values)``: the likelihood's means, ``(len(dims), V, ...)``, and the values
+    :returns: ``(images, values)``: the likelihood's means (a draw where the likelihood has no closed-form
+        mean, as an autoregressive one), ``(len(dims), V, ...)``, and the values
         of the varied dimension, ``(V, len(dims))``.
     """
     guide_trace = poutine.trace(guide).get_trace(x)
@@ -307,7 +308,11 @@ def latent_traversal(model, guide, x, dims, site="z", quantiles=(0.05, 0.15, 0.3
     batch = x.expand(len(z), *x.shape[1:])
     decoded = poutine.trace(poutine.condition(model, data={site: z})).get_trace(batch)
     observed = [s for name, s in sample_sites(decoded) if s["is_observed"] and name != site]
-    images = observed[0]["fn"].mean
+    likelihood = observed[0]["fn"]
+    try:
+        images = likelihood.mean
+    except NotImplementedError:  # an autoregressive likelihood (PixelCNN): one draw instead
+        images = likelihood.sample()
     return images.reshape(len(dims), len(values), *x.shape[1:]), values[:, dims]
 
 
