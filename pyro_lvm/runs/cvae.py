@@ -23,6 +23,7 @@ row per class. The run folder holds ``config.json``, ``checkpoint.pt`` (the CVAE
 (given part, truth, baseline, completions) or ``samples.png``, and one evaluation file per
 setting with the table (also written as ``nll_table.csv``).
 """
+import math
 import os
 import sys
 
@@ -39,8 +40,8 @@ from pyro_lvm.objectives import get_objective
 from pyro_lvm.plots import plot_history
 from pyro_lvm.plots.conditional import save_class_grid, save_completion_grid
 from pyro_lvm.runs.base import RunKind, positive_int, register
-from pyro_lvm.runs.fitted import (_schedule_options, add_data_arguments, add_training_arguments, load_images,
-                                  write_metrics)
+from pyro_lvm.runs.fitted import (_schedule_options, _uses_kl_control, add_data_arguments, add_training_arguments,
+                                  kl_options, load_images, write_metrics)
 from pyro_lvm.runs.folder import data_description, read_config
 from pyro_lvm.runs.saved import load_run
 from pyro_lvm.train import evaluate_loss, fit, load_checkpoint, load_modules, make_schedule
@@ -86,6 +87,8 @@ def train_model(model, objective, dataset, settings, checkpoint=None, callbacks=
               "objective": s["objective"], "particles": s.get("particles"), "batch_size": s["batch_size"],
               "lr": s["lr"], "lr_schedule": s["lr_schedule"], "gamma": s["gamma"], "seed": s["seed"],
               "train_subset": s.get("train_subset")}
+    if getattr(objective, "kl_control", None) is not None:  # --beta etc.; only then, so older runs resume
+        config["kl_control"] = repr(objective.kl_control)
     schedule = make_schedule(s["lr_schedule"], **_schedule_options(s["lr_schedule"], s["gamma"], s["epochs"]))
     result = fit(model.model, model.guide, objective, train, TensorLoader(test, 500, shuffle=False, labels=test_y),
                  epochs=s["epochs"], batch_size=s["batch_size"], lr=s["lr"], lr_schedule=schedule, seed=s["seed"],
@@ -94,9 +97,13 @@ def train_model(model, objective, dataset, settings, checkpoint=None, callbacks=
     return result.history
 
 
-def objective_of(settings):
-    """The CVAE's training objective (the baseline is always fitted by its exact log-likelihood)."""
-    return get_objective(settings["objective"], num_particles=settings.get("particles"), max_plate_nesting=1)
+def objective_of(settings, total_steps=1):
+    """The CVAE's training objective (the baseline is always fitted by its exact log-likelihood).
+
+    :param int total_steps: the run's training steps, which ``--cyclical``'s cycles span.
+    """
+    return get_objective(settings["objective"], num_particles=settings.get("particles"), max_plate_nesting=1,
+                         **kl_options(settings, total_steps))
 
 
 # ---- evaluation -------------------------------------------------------------------------------
@@ -189,6 +196,7 @@ class CVAERun(RunKind):
         settings["data"] = settings["data"] or "auto"
         if settings["condition"] == "label":
             settings["given"] = None
+        _uses_kl_control(settings)  # KL flags with iwae: refused before a run folder is made
         return settings
 
     def dataset(self, settings, data_root=None):
@@ -209,7 +217,8 @@ class CVAERun(RunKind):
             baseline_history = train_model(baseline, "elbo", dataset, s, folder.file(BASELINE), progress=progress)
             write_json(folder.file("metrics_baseline.json"), baseline_history)
         cvae = CVAE(config)
-        history = train_model(cvae, objective_of(s), dataset, s, folder.checkpoint, progress=progress)
+        steps = s["epochs"] * math.ceil(len(dataset.train) / s["batch_size"])
+        history = train_model(cvae, objective_of(s, steps), dataset, s, folder.checkpoint, progress=progress)
         write_metrics(folder.path, history)
         plot_history(history, folder.file("loss.png"), keys=["train_loss", "test_loss"],
                      ylabel="loss (nats per image)", title="CVAE training curve")
