@@ -28,7 +28,8 @@ further. Per minibatch of :math:`B` data the loss is
 :math:`-\sum_{i} \mathbb E_q \log p(x_i|z_i) + \beta B \sum_j \max(\lambda, \overline{\mathrm{KL}}_j)`
 (a datum of a subsampled or masked plate counts with its scale, as in the ELBO). That is the
 value the objective reports, and :func:`~pyro_lvm.train.fit`'s ``train_loss`` and
-``test_loss``: it is not the negative ELBO (``test_elbo`` is). How :math:`\mathrm{KL}_j` is
+``test_loss`` (there over test batches of ``eval_batch_size``, which the batch means depend on): it is
+not the negative ELBO (``test_elbo`` is). How :math:`\mathrm{KL}_j` is
 formed, for each latent guide site against the model's site of the same name:
 
 * both distributions factorize over the event (``Independent`` over scalar distributions, e.g.
