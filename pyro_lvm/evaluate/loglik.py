@@ -120,7 +120,8 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
     :param torch.Tensor condition: optional, one condition per datum (labels, partial images):
         each batch calls ``model(x, y)`` and ``guide(x, y)``, and the estimate is the
         conditional :math:`\\log p(x|y)` of a conditional model (Sohn et al. 2015).
-    :param int seed: fix the samples drawn (the caller's random stream is left alone).
+    :param int seed: fix the samples drawn: the CPU's random stream and, for data on a GPU, that
+        GPU's stream are seeded inside a fork, so the caller's streams are left alone.
     :param int khat_samples: fit :math:`\\hat k` to the first this many draws of each datum
         (all ``K`` by default up to 20000; memory ``min(K, khat_samples) * batch_size * 8`` bytes;
         0 skips the fit: :math:`\\hat k` is NaN).
@@ -142,9 +143,13 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
     data_dim = data[0].numel()
     chunk = max(1, min(num_samples, max_elements // max(1, batch_size * data_dim)))
     per_datum, per_datum_se, khat = [], [], []
-    with torch.random.fork_rng(devices=[], enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
+    gpus = [data.device] if data.device.type == "cuda" else []  # the samples are drawn where the data are
+    with torch.random.fork_rng(devices=gpus, enabled=seed is not None, device_type="cuda"):
+        if seed is not None:  # seed the forked streams only: the CPU's and the data's GPU's
+            torch.random.default_generator.manual_seed(seed)
+            for gpu in gpus:
+                with torch.cuda.device(gpu):
+                    torch.cuda.manual_seed(seed)
         for start in tqdm(range(0, len(data), batch_size), desc=f"log p(x), K={num_samples}",
                           disable=not progress, leave=False):
             x = data[start:start + batch_size]
