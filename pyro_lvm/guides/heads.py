@@ -30,7 +30,7 @@ from pyro.distributions.transforms import ConditionalAffineAutoregressive
 from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 
-__all__ = ["FLOW_UPDATES", "GUIDE_FAMILIES", "FullCovarianceHead", "IAFHead", "encode", "make_head"]
+__all__ = ["FLOW_UPDATES", "GUIDE_FAMILIES", "FlowDistribution", "FullCovarianceHead", "IAFHead", "encode", "make_head"]
 
 #: the variational families a :class:`~pyro_lvm.models.VAE` offers by name
 GUIDE_FAMILIES = ("diag", "fullcov", "iaf")
@@ -136,7 +136,22 @@ class IAFHead(nn.Module):
         base = dist.Normal(loc, scale).to_event(1)
         if not self.num_flows:
             return base
-        return dist.TransformedDistribution(base, self.transforms(self.context(h)))
+        return FlowDistribution(base, self.transforms(self.context(h)))
+
+
+class FlowDistribution(dist.TransformedDistribution):
+    """A ``TransformedDistribution`` whose ``log_prob`` broadcasts a value against the batch.
+
+    Pyro's conditional networks expand the context to the shape of their input rather than
+    broadcast it, so a value of shape ``(M, 1, k)`` against a batch of ``N`` (every draw under
+    every datum's q, as in aggregate-posterior estimates) is expanded to ``(M, N, k)`` first.
+    A value of the full shape is passed as it is, so that the transforms' caches still see the
+    very tensor they produced.
+    """
+
+    def log_prob(self, value):
+        shape = torch.broadcast_shapes(value.shape, self.batch_shape + self.event_shape)
+        return super().log_prob(value if value.shape == shape else value.expand(shape))
 
 
 def make_head(family, encoder, flows=2, update="gated"):

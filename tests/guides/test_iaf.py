@@ -106,3 +106,13 @@ def test_permutations_and_masks_are_in_the_state_dict():
     for a, b in zip(guide.head(h, loc, scale).transforms, other.head(*encode(other.encoder, x)).transforms):
         assert torch.equal(a(base), b(base))
         base = a(base)
+
+
+def test_log_q_broadcasts_values_against_the_batch(float64):
+    """Every draw under every datum's q (aggregate-posterior estimates): (M, 1, k) against N data."""
+    guide, x = _guide("gated"), torch.randn(3, 5)
+    q = guide.distribution(x)
+    z = q.sample()
+    pairs = q.log_prob(z.unsqueeze(-2))
+    assert pairs.shape == (3, 3)
+    assert torch.allclose(pairs.diagonal(), q.log_prob(z), rtol=0, atol=1e-10)

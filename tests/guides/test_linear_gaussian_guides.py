@@ -27,7 +27,7 @@ def case(float64):
     weight = torch.randn(D, K, generator=g)
     weight[:, 1] += weight[:, 0]  # non-orthogonal columns: a correlated posterior
     model = LinearGaussian(D, K, weight=weight, bias=torch.randn(D, generator=g), noise_scale=0.7)
-    model.requires_grad_(False)
+    model.requires_grad_(False).eval()  # fixed: only the guide trains (eval: pyro.module skips it quietly)
     x, _ = model.sample(N, generator=g)
     return model, x
 
