@@ -25,9 +25,13 @@ class AmortizedNormalGuide(nn.Module):
         self.encoder = encoder
         self.site, self.plate_name, self.name = site, plate_name, name
 
+    def distribution(self, x):
+        """q(z|x) for a batch ``x``, batch shape ``(N,)`` and event shape ``(k,)``."""
+        loc, scale = self.encoder(x)
+        return dist.Normal(loc, scale).to_event(1)
+
     def forward(self, x):
-        """q(z|x) for a batch ``x``."""
+        """Sample ``site`` from q(z|x) for a batch ``x``."""
         register(self.name, self)
         with pyro.plate(self.plate_name, x.shape[0]):
-            loc, scale = self.encoder(x)
-            pyro.sample(self.site, dist.Normal(loc, scale).to_event(1))
+            pyro.sample(self.site, self.distribution(x))
