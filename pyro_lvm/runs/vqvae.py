@@ -15,19 +15,33 @@ A run folder (``--out``) ends up holding:
 
 Running the same command again with the same ``--out`` continues the run from its checkpoint.
 The prior trains for as many epochs as the autoencoder unless ``--prior-epochs`` says otherwise.
+
+``--device`` (auto, cpu, cuda, cuda:N) places the model, the prior and the images (moved once);
+``--precision bf16`` runs the encoder, decoder and PixelCNN under bfloat16 autocast with the
+quantizers and losses in float32 (:func:`~pyro_lvm.vqvae.train.fit_vqvae`). Under ``torchrun``
+(the command line joins the process group, each process on ``cuda:LOCAL_RANK`` or the CPU) each
+process trains on its share of every global batch of ``--batch-size`` images or code maps, the
+gradients and codebook statistics are all-reduced so every process holds the same model
+(:mod:`pyro_lvm.vqvae.distributed`), the per-epoch test metrics are computed by every process on
+the whole test set, and rank 0 alone holds the folder's lock and writes the checkpoint, metrics,
+figures and evaluation. The checkpoint keeps the random states of every process
+(:func:`pyro_lvm.train.checkpoint.rng_state`, as ``fit`` does); a run resumes exactly with the
+same number of processes and on the same device type, and refuses another number of processes.
 """
 import argparse
 import os
-import sys
 import time
 
 import torch
 
+from pyro_lvm import distributed
+from pyro_lvm.device import resolve_device
 from pyro_lvm.errors import CheckpointError, UsageError
 from pyro_lvm.files import write_json as _write_json
 from pyro_lvm.plots import plot_history
 from pyro_lvm.runs.base import RunKind, nonnegative_int, positive_float, positive_int, register
 from pyro_lvm.runs.folder import data_description, evaluation_name
+from pyro_lvm.train.checkpoint import check_processes, rng_state, set_rng_state
 from pyro_lvm.vqvae.checkpoint import load_checkpoint, save_checkpoint
 from pyro_lvm.vqvae.datasets import load_images
 from pyro_lvm.vqvae.evaluate import (bits_per_dim, evaluate_reconstruction, fit_decoder_scale,
@@ -122,20 +136,22 @@ class VQVAERun(RunKind):
         :returns: the summary, as in the evaluation file: ``test_mse``, ``test_codes_used``,
             ``test_usage``, ``test_perplexity``, ``test_dead_codes``; the last epoch's training
             usage; ``prior_test_bits_per_code``; ``bits_per_dim_bound`` and its parts; seconds per
-            epoch; and ``files``, the paths written.
+            epoch; and ``files``, the paths written. Under ``torchrun`` the processes other than
+            rank 0 write nothing and return ``{"history": ..., "evaluation": None}``.
         """
-        if settings.get("device") not in (None, "cpu"):  # "auto" resolves to a GPU where there is one
-            print(f"pyro-lvm: note: train vqvae runs on the CPU (not {settings['device']}); on a GPU, train in "
-                  "Python with pyro_lvm.vqvae.fit_vqvae(..., device=)", file=sys.stderr, flush=True)
+        device = resolve_device(settings.get("device") or "auto")
         if settings.get("threads"):
             torch.set_num_threads(settings["threads"])
         torch.manual_seed(settings["seed"])
         data = load_images(settings["data"], settings["data_root"], settings["seed"],
                            settings["train_subset"], settings["test_subset"])
-        run = _TrainingRun(settings, data, folder, progress)  # refuses a resume with other settings first
-        folder.write_config(settings, data_description(data))
+        run = _TrainingRun(settings, data, folder, device, progress)  # refuses a resume with other settings first
+        if distributed.is_main():
+            folder.write_config(settings, data_description(data))
         run.train_autoencoder()
         run.train_prior()
+        if not distributed.is_main():  # rank 0 evaluates, draws and writes
+            return {"history": run.history, "evaluation": None}
         return run.finish()
 
     def evaluate(self, folder, options, progress=True):
@@ -199,15 +215,16 @@ def _evaluate_and_draw(model, prior, data, settings, out, last_epoch):
     """Test metrics and the figures; shared by training and evaluation.
 
     The usage plot shows, per level, the histogram of the last training epoch (from its history
-    row ``last_epoch``) beside that of the test set.
+    row ``last_epoch``) beside that of the test set. Everything runs on the model's device (the
+    prior's samples from a generator there).
     """
-    batch_size = settings["batch_size"]
-    test_loader = data.test_loader(batch_size)
+    batch_size, where = settings["batch_size"], next(model.parameters()).device
+    test_loader = data.test_loader(batch_size).to(where)
     metrics, usages = evaluate_reconstruction(model, test_loader)
     prefixes = level_prefixes(len(usages))
     panels = [CodebookUsage.from_counts(last_epoch[f"train_{p}histogram"]) for p in prefixes]
     labels = [f"{p}codes, last training epoch" for p in prefixes]
-    files = {"reconstructions": save_reconstructions(model, data.test[:50],
+    files = {"reconstructions": save_reconstructions(model, data.test[:50].to(where),
                                                      os.path.join(out, "reconstructions.png")),
              "codebook_usage": plot_codebook_usage(
                  panels + usages, os.path.join(out, "codebook_usage.png"),
@@ -216,9 +233,9 @@ def _evaluate_and_draw(model, prior, data, settings, out, last_epoch):
     if prior is not None:
         test_codes = encode_dataset(model, test_loader)
         metrics.update({"prior_test_" + k: v for k, v in prior_nll(prior, test_codes).items()})
-        log_scale = fit_decoder_scale(model, data.train_loader(batch_size, shuffle=False))
+        log_scale = fit_decoder_scale(model, data.train_loader(batch_size, shuffle=False).to(where))
         metrics.update(bits_per_dim(model, prior, test_loader, log_scale))
-        generator = torch.Generator().manual_seed(settings["seed"])
+        generator = torch.Generator(where).manual_seed(settings["seed"])
         save_prior_samples(model, prior, os.path.join(out, "samples.png"),
                            settings["num_samples"], settings["temperature"], generator)
         files["samples"] = os.path.join(out, "samples.png")
@@ -231,7 +248,11 @@ _RESUMABLE = {"epochs", "prior_epochs", "threads", "num_samples", "temperature",
 
 
 def _resume(path, settings):
-    """The checkpoint of an earlier run in the same folder, or ``None`` for a fresh start."""
+    """The checkpoint of an earlier run in the same folder, or ``None`` for a fresh start.
+
+    :raises CheckpointError: when it was written with other settings, or by another number of
+        training processes (``torchrun``).
+    """
     if not os.path.exists(path):
         return None
     checkpoint = load_checkpoint(path)
@@ -242,18 +263,32 @@ def _resume(path, settings):
         raise CheckpointError(f"checkpoint {path} belongs to a run with other settings "
                               f"({', '.join(changed) or 'no resume state'}); continue it with the "
                               f"same options or choose another --out")
+    check_processes(checkpoint.metadata, path)
     return checkpoint
+
+
+def _restore(state, generator=None):
+    """Set the random states saved after an epoch (every process its own, under ``torchrun``)."""
+    if isinstance(state, (list, tuple)):  # written before runs kept every process's states
+        torch.set_rng_state(state[0])
+        if generator is not None:
+            generator.set_state(state[1])
+    else:
+        set_rng_state(state, generator)
 
 
 class _TrainingRun:
     """The state of one run folder: model, prior, optimizers, random states and history.
 
     Everything needed to continue is written to the checkpoint after every epoch, so a run
-    continued from its folder ends bit for bit where an uninterrupted one would.
+    continued from its folder ends bit for bit where an uninterrupted one would (on the same
+    device type, with the same number of processes). Under ``torchrun`` only rank 0 writes.
     """
 
-    def __init__(self, settings, data, folder, progress=True):
-        self.settings, self.data, self.progress = settings, data, progress
+    def __init__(self, settings, data, folder, device, progress=True):
+        self.settings, self.data, self.device = settings, data, device
+        self.main, self.processes = distributed.is_main(), distributed.world_size()
+        self.progress = progress and self.main
         self.paths = {"metrics": folder.file("metrics.json"), "checkpoint": folder.checkpoint,
                       "evaluation": folder.file(_evaluation_name(settings, data))}
         resumed = _resume(self.paths["checkpoint"], settings)
@@ -262,14 +297,16 @@ class _TrainingRun:
         else:
             self.model, self.prior, meta = resumed.model.train(), resumed.prior, resumed.metadata
             history = meta.get("history", {})
-            print(f"resuming from epoch {len(history.get('vqvae', []))} (prior: {len(history.get('prior', []))} "
-                  f"epochs) ({self.paths['checkpoint']})", flush=True)
+            if self.main:
+                print(f"resuming from epoch {len(history.get('vqvae', []))} (prior: {len(history.get('prior', []))} "
+                      f"epochs) ({self.paths['checkpoint']})", flush=True)
         self.saved_prior_optimizer = meta.get("prior_optimizer")
         self.history = meta.get("history", {"vqvae": [], "prior": []})
-        # torch's global random state and the shuffling generator after each stage's last epoch
+        # the random states (torch's of every process, the shuffling generator's) after each stage's last epoch
         self.rng = meta.get("rng", {"vqvae": None, "prior": None})
         self.loader_rng = torch.Generator().manual_seed(settings["seed"])
         self.prior_rng = torch.Generator().manual_seed(settings["seed"])
+        self.model.to(device)  # before the optimizer, whose saved state follows its parameters
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings["lr"])
         if meta.get("optimizer"):
             self.optimizer.load_state_dict(meta["optimizer"])
@@ -277,7 +314,7 @@ class _TrainingRun:
 
     def save(self, extra=None):
         state = {"settings": self.settings, "history": self.history, "rng": self.rng,
-                 "optimizer": self.optimizer.state_dict(),
+                 "world_size": self.processes, "optimizer": self.optimizer.state_dict(),
                  "prior_optimizer": self.prior_optimizer and self.prior_optimizer.state_dict()}
         save_checkpoint(self.paths["checkpoint"], self.model, self.prior, {**state, **(extra or {})})
         _write_json(self.paths["metrics"], self.history)
@@ -285,23 +322,27 @@ class _TrainingRun:
     def _recorder(self, stage, generator):
         def on_epoch_end(row):
             self.history[stage].append(row)
-            self.rng[stage] = [torch.get_rng_state(), generator.get_state()]
-            self.save()
+            self.rng[stage] = rng_state(generator)  # under torchrun every process takes part
+            if self.main:
+                self.save()
         return on_epoch_end
+
+    def _shared(self, loader):
+        """``loader`` on the run's device, yielding this process's share of each batch."""
+        return loader.to(self.device).shard(distributed.rank(), self.processes)
 
     def train_autoencoder(self):
         settings, batch_size = self.settings, self.settings["batch_size"]
         if len(self.history["vqvae"]) >= settings["epochs"]:
             return
         if self.rng["vqvae"] is not None:
-            torch.set_rng_state(self.rng["vqvae"][0])
-            self.loader_rng.set_state(self.rng["vqvae"][1])
+            _restore(self.rng["vqvae"], self.loader_rng)
         # new codes need a new prior
         self.prior, self.history["prior"], self.rng["prior"] = None, [], None
-        fit_vqvae(self.model, self.data.train_loader(batch_size, generator=self.loader_rng),
+        fit_vqvae(self.model, self._shared(self.data.train_loader(batch_size, generator=self.loader_rng)),
                   settings["epochs"], settings["lr"], self.data.test_loader(batch_size),
                   self.progress, self._recorder("vqvae", self.loader_rng), self.optimizer,
-                  self.history["vqvae"], device="cpu", precision=settings.get("precision") or "fp32")
+                  self.history["vqvae"], device=self.device, precision=settings.get("precision") or "fp32")
 
     def train_prior(self):
         settings, batch_size = self.settings, self.settings["batch_size"]
@@ -309,20 +350,23 @@ class _TrainingRun:
                 self.prior is not None and len(self.history["prior"]) >= settings["prior_epochs"]):
             return
         if self.prior is None:
-            torch.set_rng_state(self.rng["vqvae"][0])  # as right after the last autoencoder epoch
+            _restore(self.rng["vqvae"])  # as right after the last autoencoder epoch
             self.prior = CodePrior(self.model.num_codes, self.model.grid_shapes,
                                    settings["prior_channels"], settings["prior_layers"])
+        self.prior.to(self.device)
         self.prior_optimizer = torch.optim.Adam(self.prior.parameters(), lr=settings["prior_lr"])
         if self.history["prior"]:
             self.prior_optimizer.load_state_dict(self.saved_prior_optimizer)
-            torch.set_rng_state(self.rng["prior"][0])
-            self.prior_rng.set_state(self.rng["prior"][1])
-        train_codes = encode_dataset(self.model, self.data.train_loader(batch_size, shuffle=False))
-        test_codes = encode_dataset(self.model, self.data.test_loader(batch_size))
+            _restore(self.rng["prior"], self.prior_rng)
+        # every process encodes its share of each batch; all get every image's codes
+        train_codes = encode_dataset(self.model, self._shared(self.data.train_loader(batch_size, shuffle=False)),
+                                     gather=True)
+        test_codes = encode_dataset(self.model, self._shared(self.data.test_loader(batch_size)), gather=True)
         fit_prior(self.prior, train_codes, settings["prior_epochs"], test_codes, batch_size,
                   settings["prior_lr"], settings["seed"], self.progress,
                   self._recorder("prior", self.prior_rng), self.prior_optimizer,
-                  self.history["prior"], self.prior_rng)
+                  self.history["prior"], self.prior_rng, device=self.device,
+                  precision=settings.get("precision") or "fp32")
 
     def finish(self):
         """Evaluate on the test set, draw the figures, print and write the evaluation file; the summary."""

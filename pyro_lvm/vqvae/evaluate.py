@@ -80,7 +80,7 @@ def prior_nll(prior, codes, batch_size=256):
     totals = torch.zeros(len(codes), dtype=torch.float64)
     with evaluating(prior):
         for batch in code_batches(codes, batch_size):
-            totals += torch.stack([b.double().sum() for b in prior.nll_bits(batch)])
+            totals += torch.stack([b.double().sum() for b in prior.nll_bits(batch)]).cpu()
     images = codes[0].shape[0]
     positions = [c[0].numel() for c in codes]
     result = {"bits_per_code": float(totals.sum()) / (images * sum(positions)),
@@ -140,7 +140,7 @@ def fit_decoder_scale(model, loader, max_images=2000):
     x, mean = _reconstructions(model, loader, max_images)
     grid = torch.linspace(math.log(1e-3), math.log(10.0), 97)
     scores = torch.stack([discretized_gaussian_log_prob(x, mean, s).sum() for s in grid])
-    return float(grid[scores.argmax()])
+    return float(grid[int(scores.argmax())])
 
 
 def bits_per_dim(model, prior, loader, log_scale):
