@@ -9,6 +9,7 @@ import torch
 
 from conftest import REPO as ROOT
 from pyro_lvm.cli import build_parser, run
+from tests.cli_helpers import fails
 from pyro_lvm.errors import CheckpointError
 from pyro_lvm.vqvae.checkpoint import load_checkpoint
 
@@ -116,3 +117,45 @@ def test_example_smoke_writes_its_pngs(tmp_path):
     assert result["prior_bits_per_code"] > 0
     for name in ("vqvae_reconstructions.png", "vqvae_samples.png", "vqvae_codebook_usage.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_device_and_bf16_through_the_command_line(tmp_path):
+    """``--device cpu`` places and records the run; ``--precision bf16`` reaches the networks (the
+    numbers change) while the losses stay within 1% of float32 (measured: 0.06% for the training
+    MSE, 0.1% for the prior's test bits; bfloat16 rounds to 2^-8 relative inside the layers only)."""
+    options = TINY + ["--epochs", "1", "--prior-epochs", "1", "--device", "cpu"]
+    fp32 = run_train(options + ["--out", str(tmp_path / "fp32")])
+    bf16 = run_train(options + ["--precision", "bf16", "--out", str(tmp_path / "bf16")])
+    checkpoint = load_checkpoint(tmp_path / "bf16" / "checkpoint.pt")
+    settings = json.loads((tmp_path / "bf16" / "config.json").read_text())["settings"]
+    assert (settings["device"], settings["precision"]) == ("cpu", "bf16")
+    assert checkpoint.metadata["settings"]["precision"] == "bf16" and checkpoint.metadata["world_size"] == 1
+    assert all(v.dtype == torch.float32 for v in checkpoint.model.state_dict().values() if v.is_floating_point())
+    assert bf16["train_mse"] != fp32["train_mse"]
+    for key in ("train_mse", "test_mse", "prior_test_bits_per_code"):
+        assert bf16[key] == pytest.approx(fp32[key], rel=1e-2), key
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_that_is_not_there_is_a_one_line_error(tmp_path, capsys):
+    fails(["train", "vqvae", *TINY, "--device", "cuda", "--out", str(tmp_path)], capsys,
+          "no usable CUDA GPU", "--device cpu")
+
+
+def test_a_run_saved_before_every_process_states_were_kept_continues_exactly(tmp_path):
+    """Older checkpoints hold ``[torch state, loader state]`` per stage and no process count."""
+    from pyro_lvm.vqvae.checkpoint import save_checkpoint
+
+    options = TINY + ["--prior-epochs", "0"]
+    run_train(options + ["--epochs", "2", "--out", str(tmp_path / "straight")])
+    run_train(options + ["--epochs", "1", "--out", str(tmp_path / "old")])
+    path = tmp_path / "old" / "checkpoint.pt"
+    old = load_checkpoint(path)
+    metadata = {k: v for k, v in old.metadata.items() if k != "world_size"}
+    metadata["rng"] = {"vqvae": [old.metadata["rng"]["vqvae"]["torch"], old.metadata["rng"]["vqvae"]["loader"]],
+                       "prior": None}
+    save_checkpoint(path, old.model, None, metadata)
+    run_train(options + ["--epochs", "2", "--out", str(tmp_path / "old")])
+    straight, continued = (load_checkpoint(tmp_path / name / "checkpoint.pt").model.state_dict()
+                           for name in ("straight", "old"))
+    assert all(torch.equal(straight[k], continued[k]) for k in straight)
