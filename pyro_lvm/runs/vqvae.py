@@ -307,6 +307,8 @@ class _TrainingRun:
         self.loader_rng = torch.Generator().manual_seed(settings["seed"])
         self.prior_rng = torch.Generator().manual_seed(settings["seed"])
         self.model.to(device)  # before the optimizer, whose saved state follows its parameters
+        if self.prior is not None:  # a finished prior is evaluated where the model is
+            self.prior.to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings["lr"])
         if meta.get("optimizer"):
             self.optimizer.load_state_dict(meta["optimizer"])
