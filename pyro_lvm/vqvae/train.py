@@ -62,11 +62,11 @@ def _backward(loss, params, where, rows=None):
         loss.backward()
     if distributed.world_size() > 1:
         params = list(params)
-        weight = 1 if rows is None else rows
-        for p in params:
-            if p.grad is not None:
-                p.grad.mul_(weight)
-        total, failed = distributed.sum_gradients(params, weight, not finite)
+        if rows is not None:
+            for p in params:
+                if p.grad is not None:
+                    p.grad.mul_(rows)
+        total, failed = distributed.sum_gradients(params, rows or 0, not finite)
         if failed and finite:
             raise NonFiniteLossError(f"the training loss became non-finite on another training process ({where}); "
                                      "try a smaller learning rate")
