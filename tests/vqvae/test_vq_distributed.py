@@ -6,6 +6,7 @@
   same global batch. Tolerance: the two differ only in how each step's per-datum log-losses are
   summed (two half-batch sums added by the all-reduce, against one sum), a few ulp per step in
   float64; after 6 Adam steps (lr 1e-2) on weights of scale ~0.1-1 they agree to 1e-12.
+* A loss that is not finite on one process stops both, with a message on each.
 * ``pyro-lvm train vqvae`` under two processes writes its run folder from rank 0 alone, ends with
   the same model and prior on both processes, and a run continued from its folder ends where an
   uninterrupted one does, bit for bit; continuing it with one process is refused.
@@ -66,6 +67,12 @@ def test_prior_two_processes_equal_one_process_with_the_same_global_batch(tmp_pa
             assert row["train_bits_per_code"] == pytest.approx(expected["train_bits_per_code"], rel=1e-12)
             assert row["test_bits_per_code"] == pytest.approx(expected["test_bits_per_code"], rel=1e-12)
     _equal(ranks[0]["state"], ranks[1]["state"])
+
+
+def test_a_non_finite_loss_on_one_process_stops_both(tmp_path):
+    ranks = _ranks(tmp_path, "nan")  # returns: neither process hung in the gradient all-reduce
+    assert "loss became nan (epoch 1, after 0 images)" in ranks[1]["error"]
+    assert "non-finite on another training process (epoch 1, after 0 images)" in ranks[0]["error"]
 
 
 def test_cli_under_two_processes_writes_from_rank_0_and_resumes_exactly(tmp_path, capsys):

@@ -7,6 +7,8 @@
   batch; every rank saves its state dict and whether Pyro was imported.
 * ``prior``: :func:`prior_case` trained by :func:`~pyro_lvm.vqvae.train.fit_prior`, each process
   its share of every global batch; every rank saves the prior's state dict and history.
+* ``nan``: the images of rank 1's share of the first batch are NaN; every rank saves the error
+  it stopped with (none may wait for the other forever).
 * ``cli``: ``pyro-lvm train vqvae`` (the command line itself) three times: straight for two
   epochs into ``OUT_DIR/a``, then one epoch and a continuation to two into ``OUT_DIR/b``. Every
   rank saves the state dicts of the model and prior it ended each run with (captured where the
@@ -67,6 +69,21 @@ def run_prior(out):
     return {"state": prior.state_dict(), "history": history}
 
 
+def run_nan(out):
+    from pyro_lvm.errors import NonFiniteLossError
+
+    model = VQVAE(VQVAEConfig(image_size=(8, 8), hidden_channels=8, residual_channels=4, num_residual_layers=1,
+                              embedding_dim=4, num_codes=16, num_downsamples=1))
+    images = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    images[8:16] = float("nan")  # rank 1's half of the first batch of 16
+    loader = TensorLoader(images, 16, shuffle=False).shard(distributed.rank(), distributed.world_size())
+    try:
+        fit_vqvae(model, loader, epochs=1, progress=False)
+    except NonFiniteLossError as e:
+        return {"error": str(e)}
+    return {"error": None}
+
+
 def run_cli(out):
     from pyro_lvm import cli
     from pyro_lvm.runs import vqvae as run_kind
@@ -102,7 +119,7 @@ def run_cli(out):
 def main(mode, out):
     torch.set_num_threads(1)
     distributed.init_from_env("cpu")
-    result = {"fit": run_fit, "prior": run_prior, "cli": run_cli}[mode](out)
+    result = {"fit": run_fit, "prior": run_prior, "nan": run_nan, "cli": run_cli}[mode](out)
     torch.save(result, os.path.join(out, f"{mode}_rank{distributed.rank()}.pt"))
     distributed.barrier()
 
