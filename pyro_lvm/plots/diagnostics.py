@@ -41,3 +41,36 @@ def plot_traversal(images, dims, path, varied="prior quantiles"):
     shown = ", ".join(str(d) for d in dims)
     return save_image_grid(images.reshape(rows * columns, *images.shape[2:]), path, nrow=columns,
                            title=f"traversal: rows = latent dims {shown}; columns = {varied}")
+
+
+def plot_rate_distortion(points, path, label="beta", title="Rate-distortion (Alemi et al. 2018)"):
+    """Distortion against rate, one labelled point per model (e.g. per KL weight beta).
+
+    Lines of constant ELBO, :math:`R + D = c`, are drawn dashed through each point: a model
+    further down-left has the better ELBO, and beta-VAEs trace the frontier of Alemi et al.
+    (2018, fig. 1).
+
+    :param points: dicts with ``rate``, ``distortion`` and ``label`` (nats per datum).
+    :returns: the path written.
+    """
+    fig, ax = plt.subplots(figsize=(5.2, 4.0), dpi=100)
+    rates = [p["rate"] for p in points]
+    distortions = [p["distortion"] for p in points]
+    ax.plot(rates, distortions, "o-", color="tab:blue")
+    for p in points:
+        ax.annotate(f"{label}={p['label']}", (p["rate"], p["distortion"]), textcoords="offset points",
+                    xytext=(5, 5), fontsize=8)
+    lo, hi = min(rates), max(rates)
+    for p in points:
+        total = p["rate"] + p["distortion"]
+        ax.plot([lo, hi], [total - lo, total - hi], ":", color="lightgrey", linewidth=0.8, zorder=0)
+    span = max(distortions) - min(distortions) or 1.0
+    ax.set_ylim(min(distortions) - 0.1 * span, max(distortions) + 0.1 * span)
+    ax.set_xlabel("rate R = E KL(q(z|x) || p(z)) (nats)")
+    ax.set_ylabel("distortion D = -E log p(x|z) (nats)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

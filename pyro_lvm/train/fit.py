@@ -394,6 +394,11 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         if progress:
             tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         random_states = rng_state(train_loader.generator) if checkpoint else None  # every process takes part
+        # callbacks first, so the checkpoint holds what they add to the record and their state after
+        # this epoch (the random states were taken above, before any callback could draw)
+        stop = any([bool(cb(record, state)) for cb in callbacks])
+        if processes > 1:  # stop together when any process's callback says so
+            stop = bool(distributed.all_reduce_sum(torch.tensor(int(stop))))
         if checkpoint and state.is_main:
             save_checkpoint(checkpoint, {
                 "modules": {n: m.state_dict() for n, m in modules.items()},
@@ -404,9 +409,6 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
                 "history": state.history, "train_seconds": state.train_seconds,
                 "objective": objective.state_dict() if hasattr(objective, "state_dict") else None,
                 "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None for cb in callbacks]})
-        stop = any([bool(cb(record, state)) for cb in callbacks])
-        if processes > 1:  # stop together when any process's callback says so
-            stop = bool(distributed.all_reduce_sum(torch.tensor(int(stop))))
         if stop:
             break
     for m in modules.values():
