@@ -10,13 +10,14 @@ import math
 
 import pytest
 import torch
+from torch.distributions import MultivariateNormal, kl_divergence
 
 from pyro_lvm.evaluate import log_likelihood
 from pyro_lvm.guides import AmortizedNormalGuide, FullCovarianceGuide, IAFGuide
 from pyro_lvm.guides.amortized import mlp_encoder
 from pyro_lvm.models import LinearGaussian
 from pyro_lvm.objectives import get_objective
-from pyro_lvm.train import fit, make_schedule
+from pyro_lvm.train import fit
 
 D, K, N = 3, 2, 32
 
@@ -40,6 +41,13 @@ def _posterior_covariance(model):
 def _mean_field_kl(model):
     precision = torch.linalg.inv(_posterior_covariance(model))
     return 0.5 * (precision.diagonal().log().sum() - torch.logdet(precision)).item()
+
+
+def _posterior(model, x):
+    """p(z|x) for every datum: mean ``G (x - b)``, ``G = (W^T W + sigma^2 I)^{-1} W^T``."""
+    var = model.noise_scale ** 2
+    gain = torch.linalg.inv(model.weight.T @ model.weight + var * torch.eye(K)) @ model.weight.T
+    return MultivariateNormal((x - model.bias) @ gain.T, covariance_matrix=_posterior_covariance(model))
 
 
 def _set_encoder(encoder, model, scale):
@@ -95,30 +103,39 @@ class _no_op:
         return False
 
 
-def _train(model, guide, x, epochs):
+def _train(model, guide, x, epochs=600, hold=400):
+    """Adam at lr 0.05 for ``hold`` epochs, then the rate times 0.99 each epoch (one step per epoch).
+
+    The STL gradient has no score term, so every draw's gradient vanishes at the posterior: its
+    noise shrinks with the distance to it. At a constant rate Adam's normalised steps still hover
+    (and, as its second moments decay, now and then jump) at a distance set by the rate; the decay
+    after ``hold`` brings the guide down to the posterior. Four particles per step halve the noise.
+    """
     with torch.no_grad():  # start at q(z|x) = N(0, I) for every x (random linear maps train slowly here)
         for p in guide.parameters():
             p.zero_()
-    # STL: no score term, so the gradient's noise vanishes as q approaches the posterior
-    fit(model.model, guide, get_objective("elbo", gradient="stl"), x, epochs=epochs, batch_size=N, lr=0.05,
-        lr_schedule=make_schedule("exponential", gamma=0.995), modules={"guide": guide}, progress=False)
+    fit(model.model, guide, get_objective("elbo", num_particles=4, gradient="stl"), x, epochs=epochs, batch_size=N,
+        lr=0.05, lr_schedule=lambda epoch: min(1.0, 0.99 ** (epoch - hold)), modules={"guide": guide}, progress=False)
 
 
 def test_trained_full_covariance_guide_closes_the_gap(case):
     model, x = case
     guide = FullCovarianceGuide(mlp_encoder(D, K))
-    _train(model, guide, x, epochs=600)
+    _train(model, guide, x)
     elbo, se = _elbo_and_se(model, guide, x)
-    gap = model.log_prob(x).sum().item() - elbo
-    # the diagonal family's gap is N * KL (19 nats here); 600 steps close all but about 0.3 nats of it
-    # (not yet down to the Monte Carlo error of 0.01: that takes far more steps than a unit test has)
-    assert -3 * se < gap < 0.03 * N * _mean_field_kl(model), (gap, se)
+    exact = model.log_prob(x).sum().item()
+    # the diagonal family's gap is N * KL (19 nats here); the trained guide's ELBO is log p(x) up to its
+    # Monte Carlo error (over training seeds 0-10: exact gap 4e-6 to 3e-4 nats, SE 4e-5 to 4e-4 with 4000 draws)
+    assert abs(elbo - exact) < 4 * se + 1e-10, (elbo - exact, se)
+    with torch.no_grad():  # the exact gap, sum_n KL(q(z|x_n) || p(z|x_n)), is below that error too
+        gap = kl_divergence(guide.distribution(x), _posterior(model, x)).sum().item()
+    assert 0 <= gap < se, (gap, se)
 
 
 def test_trained_diagonal_guide_leaves_the_mean_field_gap(case):
     model, x = case
     guide = AmortizedNormalGuide(mlp_encoder(D, K))
-    _train(model, guide, x, epochs=600)
+    _train(model, guide, x)
     elbo, se = _elbo_and_se(model, guide, x)
     gap, expected = model.log_prob(x).sum().item() - elbo, N * _mean_field_kl(model)
     # the trained guide sits at (not below) the best mean-field bound; optimisation error adds to the gap
