@@ -5,8 +5,9 @@ into a run folder holding ``config.json``, ``checkpoint.pt`` (resumable bit for 
 ``metrics.json``/``metrics.csv``, ``samples.png``, ``reconstructions.png``, ``loss.png`` and one
 ``evaluation_{data}_K{K}_images{N}_seed{S}.json`` per data set and evaluation setting. The final evaluation is sized
 to the run: unless ``--eval-samples``/``--eval-images`` ask for more, it is planned from a short
-timed pilot to take about a quarter of the training time (at least 15 s), and it says its K,
-image count and expected time before it starts.
+timed pilot (grown, up to 100 images x 100 samples, only while within 2% of it) to take about a quarter
+of the training time (at least 15 s), and it says its K, image count and expected time before it
+starts.
 """
 import math
 import os
@@ -20,6 +21,7 @@ from pyro_lvm import distributed
 from pyro_lvm.data import load_dataset
 from pyro_lvm.errors import UsageError
 from pyro_lvm.evaluate import DiagnosticsCallback, elbo_terms, log_likelihood
+from pyro_lvm.evaluate.psis import MIN_DRAWS, pareto_khat
 from pyro_lvm.files import write_csv, write_json
 from pyro_lvm.objectives import OBJECTIVES, Cyclical, LinearWarmup, get_objective
 from pyro_lvm.objectives.kl_control import KLControlled
@@ -35,6 +37,9 @@ EVAL_SHARE, EVAL_FLOOR = 0.25, 15.0
 #: test images whose collapse diagnostics (:mod:`pyro_lvm.evaluate.diagnostics`) each epoch records
 DIAGNOSTIC_IMAGES = 500
 FULL_PROTOCOL_SAMPLES = 5000
+#: the evaluation planner's timed pilot: (images, samples) per stage, grown while within PILOT_SHARE
+#: of the evaluation's expected time
+PILOT_STAGES, PILOT_SHARE = ((4, 4), (10, 10), (32, 32), (100, 100)), 0.02
 nonnegative_float = bounded_number(float, lambda v: 0 <= v < math.inf, "a non-negative number")
 KL_FLAGS = "--beta, --warmup-steps, --cyclical and --free-bits"
 
@@ -152,17 +157,39 @@ def format_evaluation(evaluation):
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 
 
-def _seconds_per_sample(model, test, seed):
-    """Seconds per (image x importance sample), from a short timed pilot.
+def _seconds_per_sample(model, test, seed, limit):
+    """Seconds per (image x importance sample), from a short timed pilot that grows while it is cheap.
 
-    The pilot draws 100 samples for up to 100 images in one call, so that the per-call overhead of
-    tracing weighs about as little as in the evaluation itself (which draws thousands per call).
+    The pilot scores the first ``images`` test images with ``samples`` samples each, in one call,
+    for each stage of :data:`PILOT_STAGES` in turn; the next stage runs only if the time spent
+    so far plus its predicted time stays within :data:`PILOT_SHARE` of ``limit(cost)``, the
+    evaluation's expected seconds at the current estimate. The largest stage run gives the
+    estimate: a fast model reaches 100 x 100, where the per-call overhead of tracing weighs
+    about as little as in the evaluation itself (which draws thousands per call); a slow one
+    (a PixelCNN decoder) stops early, where that overhead is negligible anyway.
     """
-    images, samples = test[: min(len(test), 100)], 100
-    start = time.perf_counter()
-    log_likelihood(model.model, model.guide, images, num_samples=samples, batch_size=len(images), seed=seed,
-                   progress=False)
-    return (time.perf_counter() - start) / (len(images) * samples)
+    pareto_khat(torch.linspace(0, 1, MIN_DRAWS)[:, None])  # ArviZ's import (seconds, once) is no per-sample cost
+    spent, cost = 0.0, None
+    for images, samples in PILOT_STAGES:
+        images = min(len(test), images)
+        if cost is not None and spent + cost * images * samples > PILOT_SHARE * limit(cost):
+            break
+        start = time.perf_counter()
+        log_likelihood(model.model, model.guide, test[:images], num_samples=samples, batch_size=images, seed=seed,
+                       progress=False)
+        seconds = time.perf_counter() - start
+        spent, cost = spent + seconds, seconds / (images * samples)
+    return cost
+
+
+def _plan(cost, n, samples, images, budget):
+    """``(K, images)`` for ``budget`` seconds at ``cost`` seconds per sample (see :func:`plan_evaluation`)."""
+    if samples is None:
+        fit_images = images or min(n, 500)
+        samples = int(max(100, min(1000, budget / (cost * fit_images))))
+    if images is None:
+        images = int(min(n, max(min(n, 100), budget / (cost * samples))))
+    return samples, min(images, n)
 
 
 def plan_evaluation(model, test, samples, images, budget, seed=0):
@@ -170,17 +197,19 @@ def plan_evaluation(model, test, samples, images, budget, seed=0):
 
     What the caller asked for (``samples``, ``images``, ``None`` where not) is kept; the rest is
     chosen: K = 1000 (fewer, down to 100, before fewer than 500 images), then as many images as fit.
+    The cost per sample comes from a timed pilot kept within :data:`PILOT_SHARE` of the
+    evaluation's expected time (see :func:`_seconds_per_sample`).
 
     :returns: ``(K, images, expected seconds, seconds of the full protocol)``.
     """
     n = len(test)
-    cost = _seconds_per_sample(model, test, seed)
-    if samples is None:
-        fit_images = images or min(n, 500)
-        samples = int(max(100, min(1000, budget / (cost * fit_images))))
-    if images is None:
-        images = int(min(n, max(min(n, 100), budget / (cost * samples))))
-    images = min(images, n)
+
+    def expected(cost):
+        planned_samples, planned_images = _plan(cost, n, samples, images, budget)
+        return min(budget, cost * planned_samples * planned_images)
+
+    cost = _seconds_per_sample(model, test, seed, expected)
+    samples, images = _plan(cost, n, samples, images, budget)
     return samples, images, cost * samples * images, cost * FULL_PROTOCOL_SAMPLES * n
 
 
