@@ -19,8 +19,8 @@ the crude decoder term and is not comparable with models trained for likelihood.
 import math
 
 import torch
-from torch.special import log_ndtr, ndtr
 
+from pyro_lvm.nn.discretized import discretized_log_prob, levels_of
 from pyro_lvm.vqvae.health import CodebookUsage
 from pyro_lvm.vqvae.model import evaluating
 
@@ -97,27 +97,15 @@ def discretized_gaussian_log_prob(x, mean, log_scale, num_bins=256):
     The interval [0, 1] is cut into ``num_bins`` levels :math:`k / (\text{num\_bins} - 1)`; bin
     :math:`k` covers half a step either side, and the first and last bins extend to
     :math:`\mp\infty`, so the probabilities of all bins sum to one. ``x`` is rounded to its level.
+    The discretization is the package's one implementation,
+    :func:`pyro_lvm.nn.discretized.discretized_log_prob` (family ``"normal"``).
 
     :param torch.Tensor x: values in [0, 1].
     :param torch.Tensor mean: :math:`\mu`, broadcastable with ``x``.
     :param log_scale: :math:`\log \sigma`, a float or tensor broadcastable with ``x``.
     :returns: elementwise log-probabilities (nats).
     """
-    steps = num_bins - 1
-    level = torch.round(x * steps).clamp(0, steps)
-    centre = level / steps
-    log_scale = torch.as_tensor(log_scale, dtype=mean.dtype)
-    scale = log_scale.exp()
-    upper = (centre + 0.5 / steps - mean) / scale
-    lower = (centre - 0.5 / steps - mean) / scale
-    # Phi(upper) - Phi(lower), taken in the tail nearer the bin so it does not round to zero
-    right_of_mean = centre > mean
-    mass = torch.where(right_of_mean, ndtr(-lower) - ndtr(-upper), ndtr(upper) - ndtr(lower))
-    z = (centre - mean) / scale
-    log_density = -0.5 * z.pow(2) - log_scale - 0.5 * math.log(2 * math.pi) - math.log(steps)
-    inner = torch.where(mass > 1e-12, mass.clamp_min(1e-12).log(), log_density)
-    return torch.where(level == 0, log_ndtr(upper),
-                       torch.where(level == steps, log_ndtr(-lower), inner))
+    return discretized_log_prob(levels_of(x, num_bins), mean, log_scale, "normal", num_bins)
 
 
 def _reconstructions(model, loader, max_images):
