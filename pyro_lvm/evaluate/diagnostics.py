@@ -305,15 +305,26 @@ def latent_traversal(model, guide, x, dims, site="z", quantiles=(0.05, 0.15, 0.3
     for row, dim in enumerate(dims):
         z[row, :, dim] = values[:, dim]
     z = z.reshape(-1, center.shape[-1]).to(center.dtype)
-    batch = x.expand(len(z), *x.shape[1:])
+    images = decode_latents(model, z, x, site=site)
+    return images.reshape(len(dims), len(values), *x.shape[1:]), values[:, dims]
+
+
+def decode_latents(model, z, x, site="z"):
+    """The likelihood's mean :math:`\mathbb E[x|z]` at each row of ``z`` (a draw where it has no
+    closed-form mean, as the PixelCNN decoder's autoregressive Bernoulli).
+
+    :param torch.Tensor z: ``(M, latent_dim)`` latent values.
+    :param torch.Tensor x: a datum ``(1, ...)`` that fixes the data's shape (its values are not used).
+    :returns: ``(M, ...)`` images.
+    """
+    batch = x[:1].expand(len(z), *x.shape[1:])
     decoded = poutine.trace(poutine.condition(model, data={site: z})).get_trace(batch)
     observed = [s for name, s in sample_sites(decoded) if s["is_observed"] and name != site]
     likelihood = observed[0]["fn"]
     try:
-        images = likelihood.mean
+        return likelihood.mean
     except NotImplementedError:  # an autoregressive likelihood (PixelCNN): one draw instead
-        images = likelihood.sample()
-    return images.reshape(len(dims), len(values), *x.shape[1:]), values[:, dims]
+        return likelihood.sample()
 
 
 class DiagnosticsCallback:

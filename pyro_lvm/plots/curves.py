@@ -5,6 +5,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def plot_history(history, path, keys=None, xlabel="epoch", ylabel="loss (nats)", title=None):
@@ -26,6 +27,8 @@ def plot_history(history, path, keys=None, xlabel="epoch", ylabel="loss (nats)",
         points = [(e, row[key]) for e, row in zip(epochs, history) if row.get(key) is not None]
         if points:
             ax.plot(*zip(*points), marker="o", markersize=3, label=key)
+    if xlabel == "epoch":  # epochs are whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _finish(fig, ax, path, xlabel, ylabel, title)
 
 

@@ -37,3 +37,16 @@ def save_image_grid(images, path, nrow=10, title=None):
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def save_reconstruction_grid(originals, reconstructions, path, pairs_per_row=8,
+                             title="test images (left of each pair) and their reconstructions (right)"):
+    """Each original with its reconstruction beside it, ``pairs_per_row`` pairs per row.
+
+    :param originals: ``(N, C, H, W)``; ``reconstructions`` the same shape.
+    :returns: the path written.
+    """
+    originals = torch.as_tensor(originals).detach().float().cpu()
+    reconstructions = torch.as_tensor(reconstructions).detach().float().cpu().reshape(originals.shape)
+    pairs = torch.stack([originals, reconstructions], 1).reshape(-1, *originals.shape[1:])
+    return save_image_grid(pairs, path, nrow=2 * pairs_per_row, title=title)
