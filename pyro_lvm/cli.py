@@ -6,7 +6,9 @@ checkpoint; ``pyro-lvm evaluate RUN_DIR`` (or ``RUN_DIR/checkpoint.pt``) re-eval
 the kind that wrote it. Every kind has ``--smoke`` (seconds on the embedded data).
 ``pyro-lvm compare-elbos`` compares ELBO estimators on a run or an exact model
 (:mod:`pyro_lvm.runs.compare_elbos`); ``pyro-lvm diagnose RUN_DIR`` prints a run's posterior-collapse
-diagnostics (:mod:`pyro_lvm.runs.diagnose`).
+diagnostics (:mod:`pyro_lvm.runs.diagnose`); ``pyro-lvm plot RUN_DIR --kind KIND`` draws one of its figures
+(:mod:`pyro_lvm.runs.plot`) and ``pyro-lvm report RUN_DIR`` writes its ``report.html``
+(:mod:`pyro_lvm.runs.report`).
 
 Bad input never ends in a traceback: a wrong option, a missing or unreadable file, a data set
 that does not fit, a run folder that another process writes or a full disk each give one line,
@@ -57,12 +59,20 @@ def build_parser():
     evaluate.add_argument("--data", default=None, help="evaluate on this data set instead of the run's own")
     evaluate.add_argument("--data-root", default=None)
     evaluate.add_argument("--no-progress", action="store_true")
+    evaluate.add_argument("--arviz", default=None, metavar="FILE",
+                          help="also write the guide's draws for the first --images test images (default 100, "
+                               "--samples each, default 1000) with log p(x|z), log-weights and PSIS k-hat as an "
+                               "ArviZ InferenceData in netCDF (vae and sbn runs; arviz.from_netcdf reads it)")
     from pyro_lvm.runs import compare_elbos
 
     compare_elbos.add_arguments(commands.add_parser("compare-elbos", help=compare_elbos.HELP))
     from pyro_lvm.runs import diagnose
 
     diagnose.add_arguments(commands.add_parser("diagnose", help=diagnose.HELP))
+    from pyro_lvm.runs import plot, report
+
+    plot.add_arguments(commands.add_parser("plot", help=plot.HELP))
+    report.add_arguments(commands.add_parser("report", help=report.HELP))
     return parser
 
 
@@ -114,9 +124,15 @@ def _evaluate(args):
         # evaluate anyway: the table is printed before the evaluation file fails to be written
         folder = RunFolder(run_dir, kind.name, write=False).__enter__()
     try:
-        return kind.evaluate(folder, options, progress=not args.no_progress)
+        result = kind.evaluate(folder, options, progress=not args.no_progress)
     finally:
         folder.close()
+    if args.arviz:
+        from pyro_lvm.runs.report import write_inference_data
+
+        result["arviz"] = write_inference_data(run_dir, args.arviz, samples=args.samples or 1000,
+                                               images=args.images or 100, data=args.data, data_root=args.data_root)
+    return result
 
 
 def _note(message, category, *rest, **kwargs):
@@ -152,6 +168,10 @@ def _dispatch(args):
             from pyro_lvm.runs import diagnose
 
             return diagnose.run(args)
+        if args.command in ("plot", "report"):
+            from pyro_lvm.runs import plot, report
+
+            return (plot if args.command == "plot" else report).run(args)
         return _train(args) if args.command == "train" else _evaluate(args)
     except (UsageError, CheckpointError, NonFiniteLossError, ValueError) as e:
         message = _one_line(e)

@@ -41,7 +41,7 @@ from pyro_lvm.plots import plot_history
 from pyro_lvm.plots.conditional import save_class_grid, save_completion_grid
 from pyro_lvm.runs.base import RunKind, positive_int, register
 from pyro_lvm.runs.fitted import (_schedule_options, _uses_kl_control, add_data_arguments, add_training_arguments,
-                                  kl_options, load_images, write_metrics)
+                                  kl_options, load_images, tensorboard_callbacks, write_metrics)
 from pyro_lvm.runs.folder import data_description, read_config
 from pyro_lvm.runs.saved import load_run
 from pyro_lvm.train import evaluate_loss, fit, load_checkpoint, load_modules, make_schedule
@@ -218,7 +218,8 @@ class CVAERun(RunKind):
             write_json(folder.file("metrics_baseline.json"), baseline_history)
         cvae = CVAE(config)
         steps = s["epochs"] * math.ceil(len(dataset.train) / s["batch_size"])
-        history = train_model(cvae, objective_of(s, steps), dataset, s, folder.checkpoint, progress=progress)
+        history = train_model(cvae, objective_of(s, steps), dataset, s, folder.checkpoint, progress=progress,
+                              callbacks=tensorboard_callbacks(s, None, None))
         write_metrics(folder.path, history)
         plot_history(history, folder.file("loss.png"), keys=["train_loss", "test_loss"],
                      ylabel="loss (nats per image)", title="CVAE training curve")

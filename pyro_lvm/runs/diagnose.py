@@ -36,8 +36,9 @@ def add_arguments(parser):
     parser.add_argument("--out", default=None, help="folder for diagnostics.json and the PNGs (default: the run)")
 
 
-def load_for_diagnosis(path, data=None, data_root=None, images=None):
-    """The model, the first ``images`` test images and the folder of the run at ``path``.
+def load_for_diagnosis(path, data=None, data_root=None, images=None, labels=False):
+    """The model, the first ``images`` test images and the folder of the run at ``path`` (and, with
+    ``labels=True``, their class labels or ``None``).
 
     :raises UsageError: for a path that is not a run, or a run without a Pyro model/guide pair.
     """
@@ -57,8 +58,11 @@ def load_for_diagnosis(path, data=None, data_root=None, images=None):
         raise UsageError(f"{path} is a {name} run, whose model is not a Pyro model/guide pair with a latent "
                          f"site; diagnose reads vae and sbn runs")
     model, state = load_run(checkpoint)
-    test = kind.saved_dataset(run_dir, model, state, data, data_root).test
-    return model, test[:images], run_dir
+    dataset = kind.saved_dataset(run_dir, model, state, data, data_root)
+    if labels:
+        classes = None if dataset.test_labels is None else dataset.test_labels[:images]
+        return model, dataset.test[:images], run_dir, classes
+    return model, dataset.test[:images], run_dir
 
 
 def _traversal_dims(result, max_dims):

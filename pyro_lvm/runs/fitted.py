@@ -2,7 +2,8 @@
 
 A :class:`FitRunKind` (the ``vae`` and ``sbn`` kinds) trains ``model.model``/``model.guide``
 into a run folder holding ``config.json``, ``checkpoint.pt`` (resumable bit for bit),
-``metrics.json``/``metrics.csv``, ``samples.png``, ``reconstructions.png``, ``loss.png`` and one
+``metrics.json``/``metrics.csv``, ``samples.png``, ``reconstructions.png``, ``loss.png``,
+``scatter.png`` (and, for a continuous prior, ``manifold.png`` and ``interpolation.png``) and one
 ``evaluation_{data}_K{K}_images{N}_seed{S}.json`` per data set and evaluation setting. The final evaluation is sized
 to the run: unless ``--eval-samples``/``--eval-images`` ask for more, it is planned from a short
 timed pilot (grown, up to 100 images x 100 samples, only while within 2% of it) to take about a quarter
@@ -25,7 +26,6 @@ from pyro_lvm.evaluate.psis import MIN_DRAWS, pareto_khat
 from pyro_lvm.files import write_csv, write_json
 from pyro_lvm.objectives import OBJECTIVES, Cyclical, LinearWarmup, get_objective
 from pyro_lvm.objectives.kl_control import KLControlled
-from pyro_lvm.plots import plot_history, save_image_grid
 from pyro_lvm.runs.base import RunKind, bounded_number, positive_float, positive_int
 from pyro_lvm.runs.folder import data_description, read_config
 from pyro_lvm.runs.saved import load_run
@@ -74,6 +74,9 @@ def add_training_arguments(parser, objectives, default_objective):
     kl.add_argument("--free-bits", type=nonnegative_float, default=None, metavar="LAMBDA",
                     help="floor each latent dimension's minibatch-mean KL at LAMBDA nats (Kingma et al. 2016)")
     parser.add_argument("--train-subset", type=positive_int, default=None, help="train on the first N images")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="log scalars per step and epoch and image grids per epoch to TensorBoard in DIR "
+                             "(pip install -e \".[tensorboard]\")")
     parser.add_argument("--eval-samples", type=positive_int, default=None,
                         help="K of the final test log-likelihood (default: planned to fit the run, at most 1000)")
     parser.add_argument("--eval-images", type=positive_int, default=None,
@@ -268,12 +271,13 @@ class FitRunKind(RunKind):
                      batch_size=s["batch_size"], lr=s["lr"], lr_schedule=schedule, seed=s["seed"],
                      modules={"model": model}, checkpoint=folder.checkpoint, resume=True, config=config,
                      device=s.get("device"), precision=s.get("precision") or "fp32",
-                     progress=progress, callbacks=[diagnostics_callback(model, dataset.test)])
+                     progress=progress, callbacks=[diagnostics_callback(model, dataset.test),
+                                                   *tensorboard_callbacks(s, model, dataset.test)])
         if not main:  # rank 0 evaluates and draws (on one process: the plan is timed on it)
             return {"history": result.history, "evaluation": None, "config": config}
         write_metrics(folder.path, result.history)
         dataset.test = dataset.test.to(next(model.parameters()).device)  # evaluated where the model is
-        write_figures(folder.path, model, dataset.test, result.history)
+        write_figures(folder.path, model, dataset.test, result.history, labels=dataset.test_labels)
         print(f"trained {result.state.epoch} epochs; run folder: {folder.path}")
         budget = max(EVAL_FLOOR, EVAL_SHARE * result.state.train_seconds)
         evaluation = self._evaluate(folder, model, dataset, s.get("eval_samples"), s.get("eval_images"), budget,
@@ -354,6 +358,16 @@ def diagnostics_callback(model, test):
                                site=getattr(model, "latent_site", "z"))
 
 
+def tensorboard_callbacks(settings, model, test):
+    """A :class:`~pyro_lvm.train.tensorboard.TensorBoardCallback` where ``--tensorboard DIR`` asks
+    for one (on the process that writes files), else none."""
+    if not settings.get("tensorboard") or not distributed.is_main():
+        return []
+    from pyro_lvm.train.tensorboard import TensorBoardCallback
+
+    return [TensorBoardCallback(settings["tensorboard"], model=model, test=test, seed=settings["seed"])]
+
+
 def write_metrics(out, history):
     """``metrics.json`` and ``metrics.csv``, one row per epoch (the CSV keeps the numbers, not lists
     such as ``kl_per_dim``)."""
@@ -362,15 +376,13 @@ def write_metrics(out, history):
               [{k: v for k, v in row.items() if not isinstance(v, (list, tuple, dict))} for row in history])
 
 
-def write_figures(out, model, test, history, num_images=64):
-    """``samples.png``, ``reconstructions.png`` (originals above reconstructions) and ``loss.png``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        save_image_grid(model.sample(num_images), os.path.join(out, "samples.png"), nrow=8, title="samples")
-    originals = test[:32]
-    pairs = torch.cat([originals, model.reconstruct(originals)])
-    save_image_grid(pairs, os.path.join(out, "reconstructions.png"), nrow=8,
-                    title="test images (top 4 rows) and reconstructions (bottom 4 rows)")
-    if history:
-        plot_history(history, os.path.join(out, "loss.png"), keys=["train_loss", "test_loss"],
-                     ylabel="loss (nats per image)", title="training curve")
+def write_figures(out, model, test, history, labels=None):
+    """The figures of :data:`~pyro_lvm.runs.plot.TRAINING_FIGURES` that make sense for ``model``:
+    ``samples.png``, ``reconstructions.png`` (each test image beside its reconstruction),
+    ``loss.png``, ``scatter.png`` and, for a continuous prior, ``manifold.png`` and ``interpolation.png``."""
+    from pyro_lvm.runs.plot import TRAINING_FIGURES, draw_figure, figures_for
+
+    sensible = figures_for(model, test[:1])
+    for figure in TRAINING_FIGURES:
+        if figure in sensible and (figure != "loss" or history):
+            draw_figure(figure, out, model, test[:1000], labels, history)

@@ -118,6 +118,9 @@ class VQVAERun(RunKind):
         train.add_argument("--num-samples", type=positive_int, default=100, help="prior samples in samples.png")
         train.add_argument("--temperature", type=positive_float, default=1.0, help="sampling temperature")
         train.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+        train.add_argument("--tensorboard", default=None, metavar="DIR",
+                           help="log each epoch's numbers and reconstructions to TensorBoard in DIR "
+                                "(pip install -e \".[tensorboard]\")")
 
     def settings(self, args):
         settings = super().settings(args)
@@ -243,7 +246,7 @@ def _evaluate_and_draw(model, prior, data, settings, out, last_epoch):
 
 
 # options that may differ when a run is continued: more epochs, other figures, other threads
-_RESUMABLE = {"epochs", "prior_epochs", "threads", "num_samples", "temperature", "out", "data_root",
+_RESUMABLE = {"tensorboard", "epochs", "prior_epochs", "threads", "num_samples", "temperature", "out", "data_root",
               "smoke", "device", "precision"}
 
 
@@ -313,6 +316,11 @@ class _TrainingRun:
         if meta.get("optimizer"):
             self.optimizer.load_state_dict(meta["optimizer"])
         self.prior_optimizer = None
+        self.tensorboard = None
+        if settings.get("tensorboard") and self.main:
+            from pyro_lvm.train.tensorboard import TensorBoardCallback
+
+            self.tensorboard = TensorBoardCallback(settings["tensorboard"], test=data.test, seed=settings["seed"])
 
     def save(self, extra=None):
         state = {"settings": self.settings, "history": self.history, "rng": self.rng,
@@ -327,6 +335,10 @@ class _TrainingRun:
             self.rng[stage] = rng_state(generator)  # under torchrun every process takes part
             if self.main:
                 self.save()
+            if self.tensorboard is not None:  # after the save: the images draw under a forked stream
+                self.tensorboard.log_row(row, len(self.history[stage]), prefix=stage)
+                if stage == "vqvae":
+                    self.tensorboard.log_images(self.model, len(self.history[stage]))
         return on_epoch_end
 
     def _shared(self, loader):

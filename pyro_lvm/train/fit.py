@@ -260,7 +260,9 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
     :param int seed: seeds Pyro/torch and the data order.
     :param dict modules: ``name -> nn.Module`` to train and checkpoint; default: the owners
         of ``model`` and ``guide``.
-    :param callbacks: callables ``(record, state) -> stop?`` run after each epoch.
+    :param callbacks: callables ``(record, state) -> stop?`` run after each epoch; those with a
+        method ``on_step(loss, state)`` are also given each step's loss per datum (e.g.
+        :class:`~pyro_lvm.train.tensorboard.TensorBoardCallback`).
     :param str checkpoint: path of the checkpoint written after every epoch (atomically).
     :param bool resume: continue from ``checkpoint`` if it exists, bit for bit.
     :param callable optimizer: ``(params, lr=, betas=, eps=) -> torch.optim.Optimizer``; default
@@ -340,6 +342,7 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
         state.epoch, state.step = saved["epoch"], saved["step"]
         state.history, state.train_seconds = list(saved["history"]), saved["train_seconds"]
 
+    step_callbacks = [cb for cb in callbacks if hasattr(cb, "on_step")]
     for epoch in range(state.epoch, epochs):
         for m in modules.values():
             m.train()
@@ -365,6 +368,8 @@ def fit(model, guide, objective, train, test=None, *, epochs=10, batch_size=128,
             total += loss.item()
             seen += args[0].shape[0]
             state.step += 1
+            for callback in step_callbacks:  # e.g. TensorBoard's per-step loss
+                callback.on_step(loss.item() / max(args[0].shape[0], 1), state)
             if i % 25 == 0:
                 bar.set_postfix(loss=f"{total / seen:.2f}", refresh=False)
         state.train_seconds += time.perf_counter() - start
