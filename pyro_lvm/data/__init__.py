@@ -1,14 +1,15 @@
 """Data sets held whole in memory, and fast loaders over them.
 
 Use :func:`load_dataset` with a name: ``"mnist"``, ``"fashion-mnist"``,
-``"binarized-mnist"``, ``"embedded"``, ``"synthetic"`` or ``"auto"``, or with the
+``"binarized-mnist"``, ``"embedded"``, ``"synthetic"``, ``"cifar10"`` or ``"auto"``, or with the
 path of a ``.npy``, ``.npz`` or ``.pt`` file of one's own images (see
 :mod:`pyro_lvm.data.tensor_file`). It returns an :class:`ImageDataset` of float32
 tensors ``(N, C, H, W)`` (``(N, 1, 28, 28)`` for the MNIST family) whose
 :meth:`~ImageDataset.train_loader` and :meth:`~ImageDataset.test_loader` give
 :class:`TensorLoader` batches. Binarize with ``binarize="static"`` or
 ``"dynamic"`` before fitting a Bernoulli likelihood; :func:`check_binary` says so
-when it was forgotten.
+when it was forgotten. ``eight_bit=True`` keeps the integer pixel values 0..255 for
+discrete likelihoods and dequantization (:mod:`~pyro_lvm.data.eight_bit`).
 
 Any data that cannot be used (a missing or unreadable folder or file, a
 truncated or corrupt file, an empty split, NaN pixels, pixels outside [0, 1] when
@@ -35,6 +36,7 @@ are stored in the file. See :mod:`pyro_lvm.data.embedded` and
 from .binarize import binarize_dataset
 from .checks import check_binary, check_finite, check_probabilities
 from .dataset import BINARIZE_MODES, ImageDataset
+from .eight_bit import NUM_LEVELS, check_eight_bit, to_eight_bit
 from .load import DATASET_NAMES, EmbeddedDataWarning, load_dataset
 from .loader import TensorLoader
 from .paths import cache_dir, data_root, existing_data_root
@@ -46,11 +48,13 @@ __all__ = [
     "DATASET_NAMES",
     "EmbeddedDataWarning",
     "ImageDataset",
+    "NUM_LEVELS",
     "TENSOR_SUFFIXES",
     "TensorLoader",
     "binarize_dataset",
     "cache_dir",
     "check_binary",
+    "check_eight_bit",
     "check_finite",
     "check_probabilities",
     "data_root",
@@ -59,4 +63,5 @@ __all__ = [
     "load_synthetic",
     "load_tensor_file",
     "synthetic_images",
+    "to_eight_bit",
 ]

@@ -12,7 +12,9 @@ from ..errors import DataError, UsageError
 from .binarize import binarize_dataset
 from .binarized import load_binarized_mnist
 from .checks import check_finite
+from .cifar import load_cifar10
 from .dataset import BINARIZE_MODES
+from .eight_bit import to_eight_bit
 from .embedded import load_embedded
 from .mnist import ARCHIVES, find_idx_folder, load_torchvision, raw_folder
 from .paths import DATA_ENV, cache_dir, existing_data_root
@@ -21,7 +23,7 @@ from .tensor_file import TENSOR_SUFFIXES, is_tensor_file, load_tensor_file
 
 __all__ = ["DATASET_NAMES", "EmbeddedDataWarning", "load_dataset"]
 
-DATASET_NAMES = ("mnist", "fashion-mnist", "binarized-mnist", "embedded", "synthetic", "auto")
+DATASET_NAMES = ("mnist", "fashion-mnist", "binarized-mnist", "embedded", "synthetic", "cifar10", "auto")
 
 
 class EmbeddedDataWarning(UserWarning):
@@ -55,10 +57,12 @@ def _load_grayscale(name, root, seed):
         return load_synthetic(seed=seed)
     if name == "embedded":
         return load_embedded()
+    if name == "cifar10":
+        return load_cifar10(root)
     return load_tensor_file(name)
 
 
-def load_dataset(name, root=None, binarize=None, seed=0):
+def load_dataset(name, root=None, binarize=None, seed=0, eight_bit=False):
     """Load a data set whole into memory as float32 tensors of shape ``(N, C, H, W)``.
 
     :param str name: ``"mnist"``, ``"fashion-mnist"`` (60000 train / 10000 test),
@@ -79,6 +83,10 @@ def load_dataset(name, root=None, binarize=None, seed=0):
         ``"binarized-mnist"``, whose pixels are already a fixed draw: its datasets
         always report ``"static"``.
     :param int seed: seeds the fixed Bernoulli draws (and the synthetic images).
+    :param bool eight_bit: return the integer pixel values 0..255 (float32) instead of [0, 1],
+        for discrete likelihoods and dequantization (:mod:`~pyro_lvm.data.eight_bit`; not with
+        ``binarize``). ``"cifar10"`` is CIFAR-10 read by torchvision from
+        ``<root>/cifar-10-batches-py`` without downloading (:mod:`~pyro_lvm.data.cifar`).
     :rtype: ~pyro_lvm.data.dataset.ImageDataset
     :raises DataError: with a one-line message naming the problem and the fix, for
         any data that cannot be used: an unknown name, a missing or unreadable root
@@ -92,12 +100,17 @@ def load_dataset(name, root=None, binarize=None, seed=0):
         binarize = None
     if binarize not in BINARIZE_MODES:
         raise UsageError(f"binarize must be one of {BINARIZE_MODES}, got {binarize!r}")
+    if eight_bit and binarize is not None:
+        raise UsageError(f"eight_bit=True keeps the 8-bit pixel values and cannot binarize ({binarize!r}); "
+                         "drop one of them")
     if name == "auto":
         name, root = _resolve_auto(root)
     dataset = _load_grayscale(name, root, seed)
     for split in (dataset.train, dataset.valid, dataset.test):
         if split is not None:
             check_finite(split, f"{dataset.name} images")
+    if eight_bit:
+        return to_eight_bit(dataset)
     if dataset.binarize is not None:
         if binarize == "dynamic":
             warnings.warn(f"{dataset.name} is already binary; binarize='dynamic' is ignored",

@@ -21,6 +21,14 @@ the whole set of log-weights of a datum, not the running sums: the first ``khat_
 draws of each datum in the current batch are kept (``khat_samples x batch_size`` float64
 values, 4 MB for ``K = 5000`` and 100 data; the draws are independent, so a prefix is a fair
 subset), and :math:`\hat k` is fitted once the batch is done.
+
+Bits per dimension, :math:`-\log_2 \hat p(x) / D`, are a code length only when :math:`\hat p` is
+(a bound on) the probability of discrete data: a Bernoulli likelihood of binary data, a
+discrete likelihood of 8-bit pixel values, or a density of dequantized 8-bit data
+(:mod:`pyro_lvm.guides.dequantization`). A density of undequantized data in [0, 1]^D can exceed
+one and give negative "bits"; :class:`LogLikelihood` then holds ``probability=False``, its
+:attr:`~LogLikelihood.bits_per_dim` raises and its summary reports ``None`` with
+``log_p_kind = "density"`` (Theis et al. 2016).
 """
 import math
 from dataclasses import dataclass
@@ -35,6 +43,12 @@ from pyro_lvm.objectives import Objective
 from pyro_lvm.objectives.base import sample_sites
 
 
+#: why a density's evaluation has no bits per dimension
+DENSITY_NOTE = ("log p(x) here is a log-density of continuous data, not the log-probability of discrete data, so "
+                "bits per dimension are undefined (they can be negative); dequantize the 8-bit data "
+                "(--dequantize uniform|variational) or use a discrete likelihood")
+
+
 @dataclass
 class LogLikelihood:
     """Per-datum estimates and the summary of a test set.
@@ -44,7 +58,9 @@ class LogLikelihood:
     :ivar mean: average log-likelihood (nats per datum).
     :ivar se_mc: Monte Carlo standard error of ``mean`` (from the K samples).
     :ivar se_data: standard error of ``mean`` as an estimate over the data distribution.
-    :ivar bits_per_dim: ``-mean / (D log 2)``.
+    :ivar bits_per_dim: ``-mean / (D log 2)``; only for ``probability=True``.
+    :ivar probability: whether ``log p(x)`` is a log-probability of discrete data (else a
+        log-density, for which bits per dimension are undefined).
     :ivar khat: Pareto :math:`\\hat k` of each datum's importance weights, shape ``(N,)``
         (NaN where not estimated, e.g. ``K < 21``); above 0.7 the datum's estimate and standard
         error are unreliable.
@@ -55,6 +71,7 @@ class LogLikelihood:
     num_samples: int
     data_dim: int
     khat: torch.Tensor = None
+    probability: bool = True
 
     @property
     def mean(self):
@@ -71,6 +88,8 @@ class LogLikelihood:
 
     @property
     def bits_per_dim(self):
+        if not self.probability:
+            raise ValueError(DENSITY_NOTE)
         return -self.mean / (self.data_dim * math.log(2))
 
     @property
@@ -83,7 +102,8 @@ class LogLikelihood:
         """The numbers of a results table, with ``khat_max``, ``khat_mean`` and ``unreliable``."""
         khat = self.khat if self.khat is not None else torch.full_like(self.per_datum, math.nan)
         return {"log_likelihood": self.mean, "se_mc": self.se_mc, "se_data": self.se_data,
-                "nll": -self.mean, "bits_per_dim": self.bits_per_dim, "num_samples": self.num_samples,
+                "nll": -self.mean, "bits_per_dim": self.bits_per_dim if self.probability else None,
+                "log_p_kind": "probability" if self.probability else "density", "num_samples": self.num_samples,
                 "num_data": len(self.per_datum), **khat_summary(khat)}
 
 
@@ -105,7 +125,7 @@ def _log_weights(model, guide, x, num_samples, max_plate_nesting, condition=None
 @torch.no_grad()
 def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_elements=2 ** 24,
                    max_plate_nesting=1, progress=True, seed=None, khat_samples=20000, condition=None,
-                   device=None, split=False):
+                   device=None, split=False, probability=None):
     """Importance-sampled :math:`\\log p(x)` of every datum in ``data`` (or :math:`\\log p(x|y)`
     with ``condition=y``).
 
@@ -128,8 +148,13 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
     :param device: where the data go (``"auto"``, ``"cpu"``, ``"cuda:N"``); ``None``: where they are.
     :param bool split: under ``torchrun``, each process estimates its contiguous share of ``data``
         (seeded ``seed + rank``) and every process gets all the per-datum results, in order.
+    :param bool probability: whether the model's :math:`\log p(x)` is a probability of discrete
+        data (see the module docstring); ``None``: the model's ``reports_probability`` attribute
+        (a bound method's object, e.g. :class:`~pyro_lvm.models.VAE`), else ``True``.
     :returns: :class:`LogLikelihood` (on the CPU).
     """
+    if probability is None:
+        probability = getattr(getattr(model, "__self__", None), "reports_probability", True)
     if condition is not None and len(condition) != len(data):
         raise ValueError(f"got {len(condition)} conditions for {len(data)} data; give one per datum")
     if device is not None:
@@ -173,4 +198,4 @@ def log_likelihood(model, guide, data, num_samples=5000, batch_size=100, max_ele
     results = [torch.cat(part).cpu() for part in (per_datum, per_datum_se, khat)]
     if split:
         results = [distributed.all_gather_rows(part) for part in results]
-    return LogLikelihood(results[0], results[1], num_samples, data_dim, results[2])
+    return LogLikelihood(results[0], results[1], num_samples, data_dim, results[2], probability=probability)

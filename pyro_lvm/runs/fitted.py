@@ -144,12 +144,14 @@ def format_evaluation(evaluation):
                     ", whose standard errors understate the error" if unreliable else ""))]
     elif "khat_max" in evaluation:
         khat = [("  Pareto k-hat", "not estimated (too few draws in the tail: K < 21, or tied weights)")]
+    density = evaluation.get("log_p_kind") == "density"  # never negative "bits" as a result
     rows = [
-        (f"log p(x), importance sampled (K={evaluation['num_samples']})",
+        (f"log {'density' if density else 'p(x)'}, importance sampled (K={evaluation['num_samples']})",
          f"{evaluation['log_likelihood']:.3f} nats"),
         ("  standard error, Monte Carlo", f"{evaluation['se_mc']:.3f}"),
         ("  standard error, over test data", f"{evaluation['se_data']:.3f}"),
-        ("  bits per dimension", f"{evaluation['bits_per_dim']:.4f}"),
+        ("  bits per dimension", "none: a density of undequantized data, not a probability (use --dequantize "
+                                 "or a discrete likelihood)" if density else f"{evaluation['bits_per_dim']:.4f}"),
         *khat,
         ("ELBO", f"{evaluation['elbo']:.3f} nats"),
         ("  reconstruction E_q[log p(x|z)]", f"{evaluation['reconstruction']:.3f}"),
