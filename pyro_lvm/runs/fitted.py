@@ -385,6 +385,9 @@ def write_figures(out, model, test, history, labels=None):
     from pyro_lvm.runs.plot import TRAINING_FIGURES, draw_figure, figures_for
 
     sensible = figures_for(model, test[:1])
+    if getattr(getattr(model, "config", None), "decoder", None) == "pixelcnn":
+        # each decoded image is an autoregressive draw (~0.1 s): 30 s for these two; pyro-lvm plot draws them
+        sensible = tuple(f for f in sensible if f not in ("manifold", "interpolation"))
     for figure in TRAINING_FIGURES:
         if figure in sensible and (figure != "loss" or history):
             draw_figure(figure, out, model, test[:1000], labels, history)
