@@ -7,8 +7,8 @@ import pytest
 
 from conftest import REPO
 
-EXAMPLES = ["bernoulli_latent.py", "compare_estimators.py", "cvae.py", "flow_guide.py", "gmm.py",
-            "posterior_collapse.py", "vae.py", "vqvae.py"]
+EXAMPLES = ["bernoulli_latent.py", "compare_estimators.py", "cvae.py", "dequantization.py", "flow_guide.py",
+            "gmm.py", "posterior_collapse.py", "vae.py", "vqvae.py"]
 
 
 def test_every_example_is_listed():

@@ -101,7 +101,8 @@ def test_eight_bit_data_keep_integers_and_refuse_other_pixels(tmp_path):
     raw = np.load(path)["train"]
     assert torch.equal(data.train, torch.from_numpy(raw).float())
     floats = tmp_path / "floats.npz"
-    np.savez(floats, train=rng.random((4, 1, 4, 4)).astype(np.float32), test=rng.random((2, 1, 4, 4)).astype(np.float32))
+    np.savez(floats, train=rng.random((4, 1, 4, 4)).astype(np.float32),
+             test=rng.random((2, 1, 4, 4)).astype(np.float32))
     with pytest.raises(DataError, match="not 8-bit images"):
         load_dataset(str(floats), eight_bit=True)
     vae = VAE(input_shape=(1, 4, 4), latent_dim=2, hidden=(8,), likelihood="discretized-logistic")
