@@ -1,11 +1,11 @@
 """Training curves from a fit history."""
-import os
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+from pyro_lvm.plots.figure import save_figure  # noqa: E402
 
 
 def plot_history(history, path, keys=None, xlabel="epoch", ylabel="loss (nats)", title=None):
@@ -60,8 +60,5 @@ def _finish(fig, ax, path, xlabel, ylabel, title):
         ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

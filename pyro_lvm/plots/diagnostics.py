@@ -1,5 +1,4 @@
 """Figures of posterior collapse: KL per latent dimension, and latent traversals."""
-import os
 
 import matplotlib
 
@@ -7,6 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from pyro_lvm.plots.images import save_image_grid  # noqa: E402
+from pyro_lvm.plots.figure import save_figure  # noqa: E402
 
 
 def plot_kl_per_dim(kl_per_dim, active_mask, path, title="KL per latent dimension"):
@@ -24,10 +24,7 @@ def plot_kl_per_dim(kl_per_dim, active_mask, path, title="KL per latent dimensio
     ax.set_ylabel("KL(q(z_u|x) || p(z_u)) (nats)")
     ax.set_xticks(range(len(kl)) if len(kl) <= 32 else range(0, len(kl), max(1, len(kl) // 16)))
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -69,8 +66,5 @@ def plot_rate_distortion(points, path, label="beta", title="Rate-distortion (Ale
     ax.set_xlabel("rate R = E KL(q(z|x) || p(z)) (nats)")
     ax.set_ylabel("distortion D = -E log p(x|z) (nats)")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

@@ -5,13 +5,13 @@ list of its row dicts) and draw one line per estimator family (``row["estimator"
 on a log axis; rows that were skipped or have no value are left out.
 """
 import math
-import os
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
+from pyro_lvm.plots.figure import save_figure  # noqa: E402
 
 
 def _families(rows, key):
@@ -88,8 +88,5 @@ def _k_axis(ax, rows):
 
 def _save(fig, path, title):
     fig.suptitle(title)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

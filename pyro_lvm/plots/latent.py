@@ -23,7 +23,6 @@ References:
 2. Y. Burda, R. Grosse, R. Salakhutdinov, "Importance Weighted Autoencoders", ICLR 2016.
 3. T. White, "Sampling Generative Networks", arXiv:1609.04468, 2016.
 """
-import os
 
 import matplotlib
 
@@ -36,6 +35,7 @@ import torch  # noqa: E402
 from pyro_lvm.errors import UsageError  # noqa: E402
 from pyro_lvm.evaluate.diagnostics import decode_latents  # noqa: E402
 from pyro_lvm.plots.images import save_image_grid  # noqa: E402
+from pyro_lvm.plots.figure import save_figure  # noqa: E402
 
 #: the range of prior quantiles a manifold spans
 MANIFOLD_QUANTILES = (0.05, 0.95)
@@ -146,10 +146,7 @@ def plot_latent_scatter(means, labels, path, title="test images' posterior means
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

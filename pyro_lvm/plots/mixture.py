@@ -1,6 +1,5 @@
 """A Gaussian mixture drawn over its data: points coloured by assignment, 1- and 2-sigma ellipses."""
 import math
-import os
 
 import matplotlib
 
@@ -8,6 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
+from pyro_lvm.plots.figure import save_figure  # noqa: E402
 
 __all__ = ["plot_mixture"]
 
@@ -33,10 +33,7 @@ def plot_mixture(x, labels, params, path, title=None, truth=None):
         " (solid), true ones (dashed)" if truth is not None else "")
     ax.set_title(title or default, fontsize=10)
     ax.set_aspect("equal", adjustable="datalim")
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

@@ -3,7 +3,6 @@
 Image grids go through the shared :func:`pyro_lvm.plots.save_image_grid`; the usage histogram,
 which the shared plots do not cover, is drawn here.
 """
-import os
 
 import matplotlib
 
@@ -12,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from pyro_lvm.plots import save_image_grid  # noqa: E402
+from pyro_lvm.plots.figure import save_figure  # noqa: E402
 from pyro_lvm.vqvae.model import evaluating  # noqa: E402
 
 
@@ -63,8 +63,5 @@ def plot_codebook_usage(usages, path, title=None, labels=None):
         ax.grid(alpha=0.3, axis="y")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
