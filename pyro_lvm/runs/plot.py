@@ -87,7 +87,8 @@ def draw_figure(figure, out, model, test, labels=None, history=None, dims=None, 
             return save_image_grid(model.sample(64), path, nrow=8, title="64 samples from the model")
         if figure == "reconstructions":
             originals = test[:32]
-            return save_reconstruction_grid(originals, model.reconstruct(originals), path)
+            shown = model.display(originals) if hasattr(model, "display") else originals  # 8-bit -> [0, 1]
+            return save_reconstruction_grid(shown, model.reconstruct(originals), path)
         if figure == "loss":
             if not history:
                 raise UsageError("the run has no metrics.json with its epochs; the loss curve needs them")
