@@ -15,7 +15,7 @@ import os
 import pyro
 import torch
 
-from common import environment, print_table, write_json
+from common import environment, import_everything, print_table, write_json
 from pyro_lvm import load_model
 from pyro_lvm.data import load_dataset
 from pyro_lvm.evaluate import collapse_diagnostics
@@ -27,6 +27,7 @@ COLUMNS = ["model", "active_units", "latent_dim", "rate", "distortion", "mutual_
 
 
 def main(args):
+    import_everything()
     pyro.enable_validation(False)
     torch.set_num_threads(args.threads)
     data = load_dataset("mnist", root=args.data_root, binarize="dynamic", seed=args.seed)

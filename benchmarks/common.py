@@ -64,3 +64,18 @@ def _fmt(v):
     if isinstance(v, float):
         return f"{v:.3f}" if abs(v) < 1000 else f"{v:.1f}"
     return str(v)
+
+
+def import_everything():
+    """Import every module the package loads lazily (the run kinds, the VQ-VAE, plots) now.
+
+    A benchmark runs for hours; a module first imported at its end (``save_model`` discovers the run
+    kinds) would come from the files as they are then, and a tree edited in between can fail to
+    import against the modules loaded at the start. Better still, run long benchmarks from a
+    ``git worktree`` snapshot.
+    """
+    import pyro_lvm.plots.latent  # noqa: F401
+    import pyro_lvm.vqvae.model  # noqa: F401
+    from pyro_lvm.runs import discover
+
+    discover()

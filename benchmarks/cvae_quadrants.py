@@ -25,13 +25,12 @@ and by Monte Carlo sampling from the prior; compare with its rows by estimator, 
         --out /tmp/check.json --figures /tmp
 """
 import argparse
-import os
 import time
 
 import pyro
 import torch
 
-from common import RESULTS, environment, print_table, write_json
+from common import RESULTS, environment, import_everything, print_table, write_json
 from pyro_lvm.data import load_dataset
 from pyro_lvm.data.quadrants import mask_quadrants
 from pyro_lvm.models import CVAE, CVAEConfig, DeterministicBaseline
@@ -80,6 +79,7 @@ def run_quadrants(args, dataset, given):
 
 
 def main(args):
+    import_everything()
     torch.set_num_threads(args.threads)
     dataset = load_dataset(args.data, root=args.data_root, binarize="static", seed=args.seed)
     results = [run_quadrants(args, dataset, given) for given in args.given]

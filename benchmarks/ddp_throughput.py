@@ -13,7 +13,6 @@ Usage: ``python benchmarks/ddp_throughput.py [--steps 40]``; writes
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 

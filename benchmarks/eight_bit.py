@@ -29,7 +29,7 @@ import time
 import pyro
 import torch
 
-from common import environment, print_table, write_json
+from common import environment, import_everything, print_table, write_json
 from pyro_lvm.data import load_dataset
 from pyro_lvm.evaluate import log_likelihood
 from pyro_lvm.models import VAE
@@ -63,6 +63,7 @@ def run_one(dataset_name, row, data, test, args):
 
 
 def main(args):
+    import_everything()
     pyro.enable_validation(False)
     torch.distributions.Distribution.set_default_validate_args(False)
     torch.set_num_threads(args.threads)

@@ -27,7 +27,7 @@ import time
 import pyro
 import torch
 
-from common import environment, print_table, write_json
+from common import environment, import_everything, print_table, write_json
 from pyro_lvm import save_model
 from pyro_lvm.data import load_dataset
 from pyro_lvm.evaluate import elbo_terms, log_likelihood
@@ -101,6 +101,7 @@ def run_one(name, k, gradient, guide, data, args):
 
 
 def main(args):
+    import_everything()
     pyro.enable_validation(False)
     torch.distributions.Distribution.set_default_validate_args(False)
     torch.set_num_threads(args.threads)

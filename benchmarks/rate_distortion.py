@@ -18,7 +18,7 @@ import os
 import pyro
 import torch
 
-from common import RESULTS, environment, print_table, write_json
+from common import RESULTS, environment, import_everything, print_table, write_json
 from pyro_lvm.data import load_dataset
 from pyro_lvm.evaluate import collapse_diagnostics
 from pyro_lvm.models import VAE
@@ -45,6 +45,7 @@ def run_one(beta, data, test, args):
 
 
 def main(args):
+    import_everything()
     pyro.enable_validation(False)
     torch.distributions.Distribution.set_default_validate_args(False)
     torch.set_num_threads(args.threads)
