@@ -74,8 +74,11 @@ def import_everything():
     import against the modules loaded at the start. Better still, run long benchmarks from a
     ``git worktree`` snapshot.
     """
-    import pyro_lvm.plots.latent  # noqa: F401
-    import pyro_lvm.vqvae.model  # noqa: F401
+    import importlib
+
     from pyro_lvm.runs import discover
+
+    for name in ("pyro_lvm.plots.latent", "pyro_lvm.vqvae.model"):
+        importlib.import_module(name)
 
     discover()
