@@ -12,10 +12,8 @@ import glob
 import math
 import os
 
-import pyro
-import torch
 
-from common import environment, import_everything, print_table, write_json
+from common import environment, prepare, print_table, write_json
 from pyro_lvm import load_model
 from pyro_lvm.data import load_dataset
 from pyro_lvm.evaluate import collapse_diagnostics
@@ -27,9 +25,7 @@ COLUMNS = ["model", "active_units", "latent_dim", "rate", "distortion", "mutual_
 
 
 def main(args):
-    import_everything()
-    pyro.enable_validation(False)
-    torch.set_num_threads(args.threads)
+    prepare(args.threads)
     data = load_dataset("mnist", root=args.data_root, binarize="dynamic", seed=args.seed)
     test = data.test[: args.eval_images]
     rows = []

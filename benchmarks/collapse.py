@@ -22,10 +22,9 @@ import argparse
 import math
 import time
 
-import pyro
 import torch
 
-from common import environment, import_everything, print_table, write_json
+from common import environment, prepare, print_table, write_json
 from pyro_lvm.data import load_dataset
 from pyro_lvm.evaluate import collapse_diagnostics, elbo_terms, log_likelihood
 from pyro_lvm.models import VAE
@@ -71,10 +70,7 @@ def run_one(variant, data, test, args):
 
 
 def main(args):
-    import_everything()
-    pyro.enable_validation(False)
-    torch.distributions.Distribution.set_default_validate_args(False)
-    torch.set_num_threads(args.threads)
+    prepare(args.threads)
     data = load_dataset("mnist", root=args.data_root, binarize="dynamic", seed=args.seed)
     # the budget is checked after each epoch: a subset keeps epochs short enough to stop near it
     data = data.subset(train=args.train_images)

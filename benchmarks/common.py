@@ -66,8 +66,10 @@ def _fmt(v):
     return str(v)
 
 
-def import_everything():
-    """Import every module the package loads lazily (the run kinds, the VQ-VAE, plots) now.
+def prepare(threads):
+    """Set a benchmark process up: ``threads`` torch threads, Pyro's and torch's argument
+    validation off (it checks every sample; the code under test is validated by the tests), and
+    every module the package loads lazily (the run kinds, the VQ-VAE, plots) imported now.
 
     A benchmark runs for hours; a module first imported at its end (``save_model`` discovers the run
     kinds) would come from the files as they are then, and a tree edited in between can fail to
@@ -80,5 +82,10 @@ def import_everything():
 
     for name in ("pyro_lvm.plots.latent", "pyro_lvm.vqvae.model"):
         importlib.import_module(name)
+    import pyro
+
+    pyro.enable_validation(False)
+    torch.distributions.Distribution.set_default_validate_args(False)
+    torch.set_num_threads(threads)
 
     discover()

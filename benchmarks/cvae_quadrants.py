@@ -28,9 +28,8 @@ import argparse
 import time
 
 import pyro
-import torch
 
-from common import RESULTS, environment, import_everything, print_table, write_json
+from common import RESULTS, environment, prepare, print_table, write_json
 from pyro_lvm.data import load_dataset
 from pyro_lvm.data.quadrants import mask_quadrants
 from pyro_lvm.models import CVAE, CVAEConfig, DeterministicBaseline
@@ -79,8 +78,7 @@ def run_quadrants(args, dataset, given):
 
 
 def main(args):
-    import_everything()
-    torch.set_num_threads(args.threads)
+    prepare(args.threads)
     dataset = load_dataset(args.data, root=args.data_root, binarize="static", seed=args.seed)
     results = [run_quadrants(args, dataset, given) for given in args.given]
     rows = [r for result in results for r in result["rows"]]

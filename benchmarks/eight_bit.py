@@ -26,10 +26,9 @@ import argparse
 import math
 import time
 
-import pyro
 import torch
 
-from common import environment, import_everything, print_table, write_json
+from common import environment, prepare, print_table, write_json
 from pyro_lvm.data import load_dataset
 from pyro_lvm.evaluate import log_likelihood
 from pyro_lvm.models import VAE
@@ -63,10 +62,7 @@ def run_one(dataset_name, row, data, test, args):
 
 
 def main(args):
-    import_everything()
-    pyro.enable_validation(False)
-    torch.distributions.Distribution.set_default_validate_args(False)
-    torch.set_num_threads(args.threads)
+    prepare(args.threads)
     rows = []
     for name in args.datasets:
         data = load_dataset(name, root=args.data_root, seed=args.seed, eight_bit=True).subset(train=args.train_images)

@@ -24,10 +24,9 @@ import math
 import os
 import time
 
-import pyro
 import torch
 
-from common import environment, import_everything, print_table, write_json
+from common import environment, prepare, print_table, write_json
 from pyro_lvm import save_model
 from pyro_lvm.data import load_dataset
 from pyro_lvm.evaluate import elbo_terms, log_likelihood
@@ -101,10 +100,7 @@ def run_one(name, k, gradient, guide, data, args):
 
 
 def main(args):
-    import_everything()
-    pyro.enable_validation(False)
-    torch.distributions.Distribution.set_default_validate_args(False)
-    torch.set_num_threads(args.threads)
+    prepare(args.threads)
     data = load_dataset("mnist", root=args.data_root, binarize="dynamic", seed=args.seed)
     rows = []
     for spec in args.models:

@@ -15,10 +15,9 @@ import argparse
 import math
 import os
 
-import pyro
 import torch
 
-from common import RESULTS, environment, import_everything, print_table, write_json
+from common import RESULTS, environment, prepare, print_table, write_json
 from pyro_lvm.data import load_dataset
 from pyro_lvm.evaluate import collapse_diagnostics
 from pyro_lvm.models import VAE
@@ -45,10 +44,7 @@ def run_one(beta, data, test, args):
 
 
 def main(args):
-    import_everything()
-    pyro.enable_validation(False)
-    torch.distributions.Distribution.set_default_validate_args(False)
-    torch.set_num_threads(args.threads)
+    prepare(args.threads)
     data = load_dataset("mnist", root=args.data_root, binarize="dynamic", seed=args.seed)
     test = data.test[: args.eval_images]
     rows = []
