@@ -35,10 +35,11 @@ def bounded_number(cast, accept, what):
     return parse
 
 
-#: ``argparse`` types: an integer >= 1, an integer >= 0, a finite number > 0
+#: ``argparse`` types: an integer >= 1, an integer >= 0, a finite number > 0, a finite number >= 0
 positive_int = bounded_number(int, lambda v: v >= 1, "a positive integer")
 nonnegative_int = bounded_number(int, lambda v: v >= 0, "a non-negative integer")
 positive_float = bounded_number(float, lambda v: 0 < v < float("inf"), "a positive number")
+nonnegative_float = bounded_number(float, lambda v: 0 <= v < float("inf"), "a non-negative number")
 
 
 class RunKind:

@@ -39,7 +39,7 @@ from pyro_lvm.device import resolve_device
 from pyro_lvm.errors import CheckpointError, UsageError
 from pyro_lvm.files import write_json as _write_json
 from pyro_lvm.plots import plot_history
-from pyro_lvm.runs.base import RunKind, nonnegative_int, positive_float, positive_int, register
+from pyro_lvm.runs.base import RunKind, nonnegative_float, nonnegative_int, positive_float, positive_int, register
 from pyro_lvm.runs.folder import data_description, evaluation_name
 from pyro_lvm.train.checkpoint import check_processes, rng_state, set_rng_state
 from pyro_lvm.vqvae.checkpoint import load_checkpoint, save_checkpoint
@@ -48,7 +48,7 @@ from pyro_lvm.vqvae.evaluate import (bits_per_dim, evaluate_reconstruction, fit_
                                      level_prefixes, prior_nll)
 from pyro_lvm.vqvae.figures import plot_codebook_usage, save_prior_samples, save_reconstructions
 from pyro_lvm.vqvae.health import CodebookUsage
-from pyro_lvm.vqvae.model import VQVAE, VQVAEConfig
+from pyro_lvm.vqvae.model import QUANTIZERS, VQVAE, VQVAEConfig
 from pyro_lvm.vqvae.prior import CodePrior
 from pyro_lvm.vqvae.train import encode_dataset, fit_prior, fit_vqvae
 
@@ -101,10 +101,22 @@ class VQVAERun(RunKind):
         model.add_argument("--decay", type=positive_float, default=0.99, help="EMA decay gamma")
         model.add_argument("--kmeans-init", action=argparse.BooleanOptionalAction, default=True,
                            help="k-means initialisation on the first batch (default: on)")
-        model.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=True,
-                           help="restart dead codes at encoder outputs (default: on)")
+        model.add_argument("--quantizer", choices=QUANTIZERS, default="vq",
+                           help="vq: Euclidean codes; cosine: l2-normalized codes (Yu et al. 2022); "
+                                "fsq: finite scalar quantization (Mentzer et al. 2023, needs --fsq-levels)")
+        model.add_argument("--codebook-dim", type=positive_int, default=None,
+                           help="search codes of this dimension between learned projections (default: --embedding-dim)")
+        model.add_argument("--residual-depth", type=positive_int, default=1,
+                           help="quantizers per level in a residual stack (SoundStream); needs --prior-epochs 0")
+        model.add_argument("--fsq-levels", type=positive_int, nargs="+", default=None,
+                           help="FSQ levels per channel, e.g. 8 8 8 (512 codes; --codebook-size is then ignored)")
+        model.add_argument("--dead-code-threshold", type=nonnegative_float, default=2.0,
+                           help="replace, every step, codes whose moving-average count is below this floor "
+                                "(counts start at the k-means cluster sizes; 0 turns it off)")
+        model.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=False,
+                           help="also replace codes unused for --restart-after batches (default: off)")
         model.add_argument("--restart-after", type=positive_int, default=20,
-                           help="batches without use before a code is restarted")
+                           help="batches without use before a code is restarted (with --restarts)")
 
         train = parser.add_argument_group("training")
         train.add_argument("--epochs", type=positive_int, default=None, help="default 10 (1 with --smoke)")
@@ -125,8 +137,18 @@ class VQVAERun(RunKind):
     def settings(self, args):
         settings = super().settings(args)
         settings["data"] = settings["data"] or "auto"
+        if settings.get("residual_depth", 1) > 1 and getattr(args, "prior_epochs", None) is None:
+            settings["prior_epochs"] = 0  # no prior for residual codes unless asked (and refused below)
         if settings.get("prior_epochs") is None:
             settings["prior_epochs"] = settings["epochs"]
+        if settings.get("residual_depth", 1) > 1 and settings["prior_epochs"]:
+            raise UsageError("the PixelCNN code prior models one code per position and residual VQ gives "
+                             f"{settings['residual_depth']}; use --prior-epochs 0 or --residual-depth 1")
+        if settings.get("quantizer") == "fsq" and not settings.get("fsq_levels"):
+            raise UsageError("--quantizer fsq needs --fsq-levels, e.g. --fsq-levels 8 8 8 for 512 codes")
+        if settings.get("quantizer") == "fsq" and (settings.get("residual_depth", 1) > 1 or settings.get("codebook_dim")):
+            raise UsageError("--quantizer fsq takes no --residual-depth or --codebook-dim "
+                             "(its dimension is the number of --fsq-levels)")
         return settings
 
     def train(self, folder, settings, progress=True):
@@ -206,7 +228,10 @@ def config_from_settings(settings, input_shape):
         num_codes=settings["codebook_size"], num_downsamples=downsamples, levels=levels,
         commitment_cost=settings["commitment_cost"], ema=settings["ema"], decay=settings["decay"],
         kmeans_init=settings["kmeans_init"],
-        restart_after=settings["restart_after"] if settings["restarts"] else None)
+        restart_after=settings["restart_after"] if settings["restarts"] else None,
+        dead_code_threshold=settings.get("dead_code_threshold", 0) or None,
+        quantizer=settings.get("quantizer", "vq"), codebook_dim=settings.get("codebook_dim"),
+        residual_depth=settings.get("residual_depth", 1), fsq_levels=settings.get("fsq_levels"))
 
 
 def _mean(rows, key):

@@ -14,6 +14,13 @@ Example::
     prior = CodePrior(model.num_codes, model.grid_shapes)
     samples = model.decode(prior.sample(4))   # (4, 1, 28, 28)
 
+Quantizers (all return :class:`VQOutput`): Euclidean codebooks learned by gradient or moving
+averages (:mod:`~pyro_lvm.vqvae.quantizer`), cosine-similarity codebooks
+(:mod:`~pyro_lvm.vqvae.cosine`), a low-dimensional codebook between projections
+(:mod:`~pyro_lvm.vqvae.projection`), residual VQ (:mod:`~pyro_lvm.vqvae.residual`) and finite
+scalar quantization (:mod:`~pyro_lvm.vqvae.fsq`); ``VQVAEConfig(quantizer=, codebook_dim=,
+residual_depth=, fsq_levels=)`` picks one for a model.
+
 Training, the prior's fit and the figures: :mod:`pyro_lvm.vqvae.train`,
 :mod:`pyro_lvm.vqvae.figures`; the whole pipeline: ``pyro-lvm train vqvae`` (:mod:`pyro_lvm.runs.vqvae`).
 
@@ -25,22 +32,31 @@ References
 3. A. van den Oord et al. Conditional Image Generation with PixelCNN Decoders. NeurIPS 2016.
 """
 from pyro_lvm.vqvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from pyro_lvm.vqvae.cosine import CosineVectorQuantizer, CosineVectorQuantizerEMA
+from pyro_lvm.vqvae.fsq import FiniteScalarQuantizer
 from pyro_lvm.vqvae.health import CodebookUsage
-from pyro_lvm.vqvae.model import PlainAutoencoder, VQVAE, VQVAEConfig, VQVAEOutput
+from pyro_lvm.vqvae.model import PlainAutoencoder, VQVAE, VQVAEConfig, VQVAEOutput, make_quantizer
 from pyro_lvm.vqvae.nets import Decoder, Encoder, ResidualBlock
 from pyro_lvm.vqvae.prior import CodePrior, GatedPixelCNN, MaskedConv2d
+from pyro_lvm.vqvae.projection import ProjectedQuantizer
 from pyro_lvm.vqvae.quantizer import VectorQuantizer, VectorQuantizerEMA, VQOutput, perplexity
+from pyro_lvm.vqvae.residual import ResidualVectorQuantizer
 
 __all__ = [
     "Checkpoint",
     "CodePrior",
     "CodebookUsage",
+    "CosineVectorQuantizer",
+    "CosineVectorQuantizerEMA",
     "Decoder",
     "Encoder",
+    "FiniteScalarQuantizer",
     "GatedPixelCNN",
     "MaskedConv2d",
     "PlainAutoencoder",
+    "ProjectedQuantizer",
     "ResidualBlock",
+    "ResidualVectorQuantizer",
     "VQOutput",
     "VQVAE",
     "VQVAEConfig",
@@ -48,6 +64,7 @@ __all__ = [
     "VectorQuantizer",
     "VectorQuantizerEMA",
     "load_checkpoint",
+    "make_quantizer",
     "perplexity",
     "save_checkpoint",
 ]

@@ -71,7 +71,7 @@ def load_checkpoint(path, map_location="cpu"):
     if state["model_kind"] not in MODEL_KINDS:
         raise CheckpointError(f"checkpoint {path} holds an unknown model kind {state['model_kind']!r}")
     try:
-        config = VQVAEConfig(**state["model_config"])
+        config = VQVAEConfig.from_dict(state["model_config"])
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} has an invalid model config: {err}") from err
     model = MODEL_KINDS[state["model_kind"]](config)

@@ -16,6 +16,6 @@ the next collective call:
 
 Every function is the identity in a single process.
 """
-from pyro_lvm.distributed import all_reduce_sum, broadcast
+from pyro_lvm.distributed import all_reduce_sum, broadcast, world_size
 
-__all__ = ["all_reduce_sum", "broadcast"]
+__all__ = ["all_reduce_sum", "broadcast", "world_size"]

@@ -21,6 +21,7 @@ References
 """
 import contextlib
 import dataclasses
+import math
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -28,7 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from pyro_lvm.vqvae.nets import Decoder, Encoder
+from pyro_lvm.vqvae.cosine import CosineVectorQuantizer, CosineVectorQuantizerEMA
+from pyro_lvm.vqvae.fsq import FiniteScalarQuantizer
+from pyro_lvm.vqvae.projection import ProjectedQuantizer
 from pyro_lvm.vqvae.quantizer import VectorQuantizer, VectorQuantizerEMA
+from pyro_lvm.vqvae.residual import ResidualVectorQuantizer
 
 
 @dataclasses.dataclass
@@ -50,7 +55,19 @@ class VQVAEConfig:
     :param float decay: moving-average decay :math:`\\gamma`.
     :param float epsilon: Laplace smoothing of the moving-average counts.
     :param bool kmeans_init: k-means initialisation of the codebook on the first batch.
-    :param int restart_after: restart codes unused for this many training batches; ``None`` never.
+    :param int restart_after: replace codes unused for this many training batches; ``None`` never.
+    :param float dead_code_threshold: replace, every step, each code whose moving-average count
+        is below this floor (counts start at the k-means cluster sizes); ``None`` turns it off.
+        The default (2.0, no ``restart_after``) measured best in ``benchmarks/vqvae_benchmark.py``.
+    :param str quantizer: ``"vq"`` (Euclidean codes), ``"cosine"`` (l2-normalized codes,
+        :mod:`pyro_lvm.vqvae.cosine`) or ``"fsq"`` (finite scalar quantization,
+        :mod:`pyro_lvm.vqvae.fsq`; ``num_codes`` becomes the product of ``fsq_levels``).
+    :param int codebook_dim: search codes of this dimension between learned projections from and
+        to ``embedding_dim`` (:mod:`pyro_lvm.vqvae.projection`); ``None`` searches in
+        ``embedding_dim``. FSQ always projects to ``len(fsq_levels)`` channels.
+    :param int residual_depth: quantizers per level in a residual stack
+        (:mod:`pyro_lvm.vqvae.residual`); 1 is plain VQ.
+    :param tuple fsq_levels: levels per FSQ channel, e.g. ``(8, 8, 8)`` for 512 codes.
     """
 
     in_channels: int = 1
@@ -67,10 +84,39 @@ class VQVAEConfig:
     decay: float = 0.99
     epsilon: float = 1e-5
     kmeans_init: bool = True
-    restart_after: Optional[int] = 20
+    restart_after: Optional[int] = None
+    dead_code_threshold: Optional[float] = 2.0
+    quantizer: str = "vq"
+    codebook_dim: Optional[int] = None
+    residual_depth: int = 1
+    fsq_levels: Optional[Tuple[int, ...]] = None
+
+    #: values of the fields added after the first release, for configs saved without them
+    LEGACY = {"dead_code_threshold": None, "quantizer": "vq", "codebook_dim": None,
+              "residual_depth": 1, "fsq_levels": None}
+
+    @classmethod
+    def from_dict(cls, values):
+        """The config saved by :meth:`to_dict`; fields it lacks take their pre-upgrade values."""
+        return cls(**{**cls.LEGACY, **values})
 
     def __post_init__(self):
         self.image_size = tuple(int(s) for s in self.image_size)
+        if self.quantizer not in QUANTIZERS:
+            raise ValueError(f"quantizer must be one of {QUANTIZERS}, got {self.quantizer!r}")
+        if self.residual_depth < 1:
+            raise ValueError(f"residual_depth must be at least 1, got {self.residual_depth}")
+        if self.codebook_dim is not None and self.codebook_dim < 1:
+            raise ValueError(f"codebook_dim must be a positive dimension or None, got {self.codebook_dim}")
+        if self.quantizer == "fsq":
+            if not self.fsq_levels or min(self.fsq_levels) < 2:
+                raise ValueError(f"the fsq quantizer needs fsq_levels, each at least 2 "
+                                 f"(e.g. (8, 8, 8) for 512 codes), got {self.fsq_levels}")
+            if self.residual_depth != 1 or self.codebook_dim is not None:
+                raise ValueError("the fsq quantizer takes no residual_depth or codebook_dim "
+                                 "(its dimension is len(fsq_levels))")
+            self.fsq_levels = tuple(int(level) for level in self.fsq_levels)
+            self.num_codes = math.prod(self.fsq_levels)
         if self.levels not in (1, 2):
             raise ValueError(f"levels must be 1 or 2, got {self.levels}")
         factor = 2 ** (self.num_downsamples + self.levels - 1)
@@ -125,13 +171,28 @@ def evaluating(module):
         module.train(was_training)
 
 
-def _make_quantizer(config):
-    common = dict(num_codes=config.num_codes, embedding_dim=config.embedding_dim,
+QUANTIZERS = ("vq", "cosine", "fsq")
+
+
+def make_quantizer(config):
+    """The quantizer of one level that ``config`` describes (see :class:`VQVAEConfig`)."""
+    if config.quantizer == "fsq":
+        return ProjectedQuantizer(FiniteScalarQuantizer(config.fsq_levels), config.embedding_dim)
+    dim = config.codebook_dim or config.embedding_dim
+    common = dict(num_codes=config.num_codes, embedding_dim=dim, decay=config.decay,
                   commitment_cost=config.commitment_cost, kmeans_init=config.kmeans_init,
-                  restart_after=config.restart_after)
+                  restart_after=config.restart_after, dead_code_threshold=config.dead_code_threshold)
+    cosine = config.quantizer == "cosine"
     if config.ema:
-        return VectorQuantizerEMA(decay=config.decay, epsilon=config.epsilon, **common)
-    return VectorQuantizer(**common)
+        cls = CosineVectorQuantizerEMA if cosine else VectorQuantizerEMA
+        common["epsilon"] = config.epsilon
+    else:
+        cls = CosineVectorQuantizer if cosine else VectorQuantizer
+    stages = [cls(**common) for _ in range(config.residual_depth)]
+    quantizer = stages[0] if len(stages) == 1 else ResidualVectorQuantizer(stages)
+    if dim != config.embedding_dim:
+        quantizer = ProjectedQuantizer(quantizer, config.embedding_dim)
+    return quantizer
 
 
 def _encoder(config, in_channels, out_channels, num_downsamples):
@@ -181,7 +242,7 @@ class VQVAE(_ImageModel):
     def __init__(self, config=None, **kwargs):
         super().__init__(config if config is not None else VQVAEConfig(**kwargs))
         config, d = self.config, self.config.embedding_dim
-        self.quantizers = nn.ModuleList(_make_quantizer(config) for _ in range(config.levels))
+        self.quantizers = nn.ModuleList(make_quantizer(config) for _ in range(config.levels))
         if config.levels == 1:
             self.encoder = _encoder(config, config.in_channels, d, config.num_downsamples)
             self.decoder = _decoder(config, d, config.in_channels, config.num_downsamples)
@@ -200,7 +261,15 @@ class VQVAE(_ImageModel):
 
     @property
     def num_codes(self):
+        """Codebook size of each level, coarsest first."""
         return [q.num_codes for q in self.quantizers]
+
+    def check_prior_support(self):
+        """Raise ``ValueError`` (saying what to do) when a PixelCNN code prior cannot model the codes."""
+        if self.config.residual_depth > 1:
+            raise ValueError(f"the PixelCNN code prior models one code per position, but residual VQ gives "
+                             f"{self.config.residual_depth}; train without a prior (prior epochs 0) "
+                             "or with residual_depth=1")
 
     def quantize(self, x):
         """Quantizer outputs for each level, coarsest first."""
@@ -231,9 +300,10 @@ class VQVAE(_ImageModel):
         """Images from code maps, coarsest first (as :meth:`encode` returns them)."""
         if len(codes) != self.config.levels:
             raise ValueError(f"expected {self.config.levels} code map(s), got {len(codes)}")
-        for c, shape in zip(codes, self.grid_shapes):
-            if c.dim() != 3 or tuple(c.shape[1:]) != shape:
-                raise ValueError(f"expected code maps of shape (N, {shape[0]}, {shape[1]}), "
+        for c, shape, q in zip(codes, self.grid_shapes, self.quantizers):
+            expected = tuple(q.index_shape) + shape
+            if c.dim() != 1 + len(expected) or tuple(c.shape[1:]) != expected:
+                raise ValueError(f"expected code maps of shape (N, {', '.join(map(str, expected))}), "
                                  f"got {tuple(c.shape)}")
         return self.decode_quantized([q.lookup(c) for q, c in zip(self.quantizers, codes)])
 
