@@ -14,15 +14,15 @@ Example::
     prior = CodePrior(model.num_codes, model.grid_shapes)
     samples = model.decode(prior.sample(4))   # (4, 1, 28, 28)
 
+Training, the prior's fit and the figures: :mod:`pyro_lvm.vqvae.train`,
+:mod:`pyro_lvm.vqvae.figures`; the whole pipeline: ``pyro-lvm train vqvae`` (:mod:`pyro_lvm.runs.vqvae`).
+
 Quantizers (all return :class:`VQOutput`): Euclidean codebooks learned by gradient or moving
 averages (:mod:`~pyro_lvm.vqvae.quantizer`), cosine-similarity codebooks
 (:mod:`~pyro_lvm.vqvae.cosine`), a low-dimensional codebook between projections
 (:mod:`~pyro_lvm.vqvae.projection`), residual VQ (:mod:`~pyro_lvm.vqvae.residual`) and finite
 scalar quantization (:mod:`~pyro_lvm.vqvae.fsq`); ``VQVAEConfig(quantizer=, codebook_dim=,
 residual_depth=, fsq_levels=)`` picks one for a model.
-
-Training, the prior's fit and the figures: :mod:`pyro_lvm.vqvae.train`,
-:mod:`pyro_lvm.vqvae.figures`; the whole pipeline: ``pyro-lvm train vqvae`` (:mod:`pyro_lvm.runs.vqvae`).
 
 References
 

@@ -30,7 +30,8 @@ def test_arguments_have_the_documented_switches():
     args = parse(["--no-ema", "--no-restarts", "--codebook-size", "64", "--out", "somewhere"])
     assert (args.ema, args.restarts, args.codebook_size, args.out) == (False, False, 64, "somewhere")
     defaults = parse(["--out", "x"])
-    assert defaults.ema and defaults.restarts and defaults.kmeans_init
+    assert defaults.ema and defaults.kmeans_init and not defaults.restarts
+    assert defaults.dead_code_threshold == 2.0 and defaults.quantizer == "vq" and defaults.residual_depth == 1
     assert defaults.codebook_size == 512 and defaults.commitment_cost == 0.25
 
 
@@ -159,3 +160,32 @@ def test_a_run_saved_before_every_process_states_were_kept_continues_exactly(tmp
     straight, continued = (load_checkpoint(tmp_path / name / "checkpoint.pt").model.state_dict()
                            for name in ("straight", "old"))
     assert all(torch.equal(straight[k], continued[k]) for k in straight)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--residual-depth", "2", "--prior-epochs", "1"], "--prior-epochs 0 or --residual-depth 1"),
+    (["--quantizer", "fsq"], "--fsq-levels"),
+    (["--quantizer", "fsq", "--fsq-levels", "4", "4", "--codebook-dim", "2"], "takes no --residual-depth or --codebook-dim"),
+])
+def test_quantizer_options_that_do_not_fit_get_one_line(tmp_path, capsys, options, message):
+    with pytest.raises(SystemExit) as info:
+        run_train(TINY + ["--epochs", "1", "--out", str(tmp_path), *options])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not os.path.exists(tmp_path / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("options, index_shape", [
+    (["--quantizer", "cosine", "--codebook-dim", "2"], ()),
+    (["--residual-depth", "2"], (2,)),
+    (["--quantizer", "fsq", "--fsq-levels", "4", "3"], ()),
+])
+def test_every_quantizer_trains_saves_and_evaluates_from_the_command_line(tmp_path, options, index_shape):
+    summary = run_train(TINY + ["--epochs", "1", "--out", str(tmp_path), *options])
+    checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
+    quantizer = checkpoint.model.quantizers[0]
+    assert tuple(quantizer.index_shape) == index_shape
+    assert (checkpoint.prior is None) == (index_shape != ())  # residual codes get no PixelCNN prior
+    evaluation = run_evaluate(str(tmp_path))
+    assert evaluation["test_mse"] == pytest.approx(summary["test_mse"], rel=1e-6)
