@@ -54,13 +54,14 @@ def run_one(variant, data, test, args):
     result = fit(vae.model, vae.guide, objective_for(variant, args), data.train_loader(args.batch_size),
                  epochs=10 ** 6, batch_size=args.batch_size, lr=1e-3, callbacks=[timer], seed=args.seed,
                  progress=not args.quiet)
+    train_minutes = timer.used(result.state) / 60  # before the evaluation below
     vae.eval()
     start = time.process_time()
     diag = collapse_diagnostics(vae.model, vae.guide, test, lower_bound=False, batch_size=100, seed=args.seed)
     terms = elbo_terms(vae.model, vae.guide, test, num_samples=1, batch_size=100, seed=args.seed)
     ll = log_likelihood(vae.model, vae.guide, test, num_samples=args.eval_samples, batch_size=25,
                         seed=args.seed, progress=not args.quiet)
-    return {"variant": variant, "steps": result.state.step, "cpu_minutes": timer.used(result.state) / 60,
+    return {"variant": variant, "steps": result.state.step, "cpu_minutes": train_minutes,
             "rate": diag.rate, "distortion": diag.distortion, "active_units": diag.active_units,
             "latent_dim": args.latent_dim, "mutual_information": diag.mutual_information, "mi_se": diag.mi_se,
             "log_n": math.log(len(test)), "test_elbo": terms["elbo"], "test_nll": -ll.mean, "nll_se_mc": ll.se_mc,

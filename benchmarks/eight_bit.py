@@ -49,12 +49,13 @@ def run_one(dataset_name, row, data, test, args):
     result = fit(vae.model, vae.guide, get_objective("elbo", max_plate_nesting=1), data.train_loader(args.batch_size),
                  epochs=10 ** 6, batch_size=args.batch_size, lr=1e-3, callbacks=[timer], seed=args.seed,
                  progress=not args.quiet)
+    train_minutes = timer.used(result.state) / 60  # before the evaluation below
     vae.eval()
     start = time.process_time()
     ll = log_likelihood(vae.model, vae.guide, test, num_samples=args.eval_samples, batch_size=10, seed=args.seed,
                         progress=not args.quiet)
     dims = test[0].numel()
-    return {"data": dataset_name, "row": row, "steps": result.state.step, "cpu_minutes": timer.used(result.state) / 60,
+    return {"data": dataset_name, "row": row, "steps": result.state.step, "cpu_minutes": train_minutes,
             "test_bits_per_dim": ll.bits_per_dim, "bpd_se_mc": ll.se_mc / (dims * math.log(2)),
             "bpd_se_data": ll.se_data / (dims * math.log(2)), "test_nll_nats": -ll.mean,
             "K": args.eval_samples, "test_images": len(test), "khat_max": ll.summary().get("khat_max"),

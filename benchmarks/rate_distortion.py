@@ -36,9 +36,10 @@ def run_one(beta, data, test, args):
     result = fit(vae.model, vae.guide, get_objective("meanfield", beta=beta), data.train_loader(args.batch_size),
                  epochs=10 ** 6, batch_size=args.batch_size, lr=1e-3, eps=1e-4, callbacks=[timer], seed=args.seed,
                  progress=not args.quiet)
+    train_minutes = timer.used(result.state) / 60  # before the evaluation below
     vae.eval()
     diag = collapse_diagnostics(vae.model, vae.guide, test, lower_bound=False, seed=args.seed)
-    return {"beta": beta, "steps": result.state.step, "cpu_minutes": timer.used(result.state) / 60,
+    return {"beta": beta, "steps": result.state.step, "cpu_minutes": train_minutes,
             "rate": diag.rate, "distortion": diag.distortion, "elbo": diag.elbo, "active_units": diag.active_units,
             "mutual_information": diag.mutual_information, "mi_se": diag.mi_se, "log_n": math.log(len(test))}
 
