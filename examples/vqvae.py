@@ -1,7 +1,7 @@
 """VQ-VAE on MNIST-like images, with a gated PixelCNN prior over its codes.
 
-Trains the autoencoder (EMA codebook, k-means start, dead-code restarts), prints the codebook's
-health each epoch, fits the prior on the encoded training set, and writes reconstructions,
+Trains the autoencoder (EMA codebook, k-means start, rarely used codes replaced at encoder outputs),
+prints the codebook's health each epoch, fits the prior on the encoded training set, and writes reconstructions,
 samples from the prior and a codebook-usage plot to ``--out``.
 
     python examples/vqvae.py --data mnist --epochs 10 --out runs/vqvae-example
@@ -41,7 +41,7 @@ def main(args):
         health = ", ".join(f"{key[len('train_'):]} {value:.4g}" for key, value in row.items()
                            if key.startswith("train_") and ("codes_used" in key or "perplexity" in key))
         print(f"epoch {row['epoch']}: test mse {row['test_mse']:.5f}; over the epoch: {health}; "
-              f"restarts {row['restarts']}")
+              f"codes replaced {row['restarts']}")
 
     fit_vqvae(model, train_loader, epochs, args.lr, test_loader, progress=not args.smoke,
               on_epoch_end=report)

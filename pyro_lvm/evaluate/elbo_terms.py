@@ -63,10 +63,14 @@ def site_kl(q_site, p_site, per_dim=False):
 def elbo_terms(model, guide, data, num_samples=1, batch_size=500, seed=0):
     """Average reconstruction, KL and ELBO per datum (nats) over ``data``.
 
-    :returns: dict with ``reconstruction``, ``kl`` and ``elbo``.
+    :returns: dict with ``reconstruction``, ``kl`` (summed over every latent site), ``elbo`` and
+        ``kl_by_site``, the KL of each latent site. A variationally dequantized model has a second
+        latent site, the noise ``u`` with a uniform prior, whose term
+        :math:`\mathbb E_q[\log q(u \mid x)]` is then part of ``kl`` but not of ``kl_by_site["z"]``.
     """
     sampler = Objective(num_samples)
     recon = kl = 0.0
+    by_site = {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for start in range(0, len(data), batch_size):
@@ -79,5 +83,7 @@ def elbo_terms(model, guide, data, num_samples=1, batch_size=500, seed=0):
                     q_site = guide_trace.nodes[name]
                     term = scale_and_mask(site_kl(q_site, site)[0], q_site["scale"], q_site["mask"])
                     kl += term.sum().item() / num_samples
+                    by_site[name] = by_site.get(name, 0.0) + term.sum().item() / num_samples
     n = len(data)
-    return {"reconstruction": recon / n, "kl": kl / n, "elbo": (recon - kl) / n}
+    return {"reconstruction": recon / n, "kl": kl / n, "elbo": (recon - kl) / n,
+            "kl_by_site": {name: value / n for name, value in by_site.items()}}

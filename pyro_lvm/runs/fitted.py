@@ -155,11 +155,22 @@ def format_evaluation(evaluation):
         *khat,
         ("ELBO", f"{evaluation['elbo']:.3f} nats"),
         ("  reconstruction E_q[log p(x|z)]", f"{evaluation['reconstruction']:.3f}"),
-        ("  KL(q(z|x) || p(z))", f"{evaluation['kl']:.3f}"),
+        *_kl_rows(evaluation),
         ("test images", f"{evaluation['num_data']}"),
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def _kl_rows(evaluation):
+    """The KL row of the table; with a dequantization noise site ``u``, its term on a row of its own."""
+    by_site = evaluation.get("kl_by_site") or {}  # evaluations written before kl_by_site have only the sum
+    if set(by_site) <= {"z"}:
+        return [("  KL(q(z|x) || p(z))", f"{evaluation['kl']:.3f}")]
+    rows = [(f"  KL(q({name}|x) || p({name}))", f"{value:.3f}") for name, value in by_site.items() if name != "u"]
+    if "u" in by_site:
+        rows.append(("  E_q[log q(u|x)], dequantization noise", f"{by_site['u']:.3f}"))
+    return rows
 
 
 def _seconds_per_sample(model, test, seed, limit):

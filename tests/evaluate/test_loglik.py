@@ -51,6 +51,25 @@ def test_elbo_terms_split(float64):
     q = torch.distributions.Normal(guide.loc, guide.log_scale.exp())
     kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(-1).mean().item()
     assert terms["kl"] == pytest.approx(kl, rel=1e-9)
+    assert terms["kl_by_site"] == {"z": pytest.approx(kl, rel=1e-9)}
+
+
+def test_elbo_terms_name_the_dequantization_noise_apart_from_z():
+    from pyro_lvm.models import VAE
+
+    torch.manual_seed(0)
+    vae = VAE(input_shape=(1, 4, 4), hidden=(8,), latent_dim=2, likelihood="gaussian", dequantize="variational")
+    x = torch.randint(0, 256, (5, 1, 4, 4)).float()
+    terms = elbo_terms(vae.model, vae.guide, x)
+    assert set(terms["kl_by_site"]) == {"z", "u"}
+    assert sum(terms["kl_by_site"].values()) == pytest.approx(terms["kl"], rel=1e-9)
+    assert terms["kl_by_site"]["z"] >= 0
+    from pyro_lvm.runs.fitted import format_evaluation
+
+    summary = log_likelihood(vae.model, vae.guide, x, num_samples=4).summary()
+    table = format_evaluation({**summary, **terms}).splitlines()
+    assert any(line.startswith("  KL(q(z|x) || p(z))") and f"{terms['kl_by_site']['z']:.3f}" in line for line in table)
+    assert any("dequantization noise" in line and f"{terms['kl_by_site']['u']:.3f}" in line for line in table)
 
 
 def test_needs_per_datum_sites(float64):
