@@ -12,6 +12,8 @@ Rows (``--rows``):
 - ``ours-unused20``: EMA codebook, k-means start, replacement of codes unused for 20 batches (the
   package's rule before the count floor);
 - ``ours``: the package's default, EMA + k-means + the count floor 2 (counts from the clusters);
+- ``ours-error``: the same with replacements drawn in proportion to their squared quantization
+  error (``replacement="error"``);
 - ``peer``: vector-quantize-pytorch's ``VectorQuantize`` (EMA decay 0.99, k-means init,
   ``threshold_ema_dead_code=2``, commitment 0.25, rotation trick off, straight-through), an
   optional benchmark dependency (``pip install vector-quantize-pytorch``);
@@ -32,6 +34,7 @@ import importlib.util
 import os
 import statistics
 import time
+import zlib
 
 import torch
 from torch import nn
@@ -45,6 +48,7 @@ from pyro_lvm.vqvae.train import train_epoch
 ROWS = {
     "ours-unused20": dict(dead_code_threshold=None, restart_after=20),
     "ours": dict(),
+    "ours-error": dict(replacement="error"),
     "peer": dict(peer=True),
     "cosine": dict(quantizer="cosine"),
     "lowdim8": dict(codebook_dim=8),
@@ -106,15 +110,15 @@ def build(name, spec, seed, args):
 
 def run_seed(seed, data, args):
     rows = {}
-    for index, name in enumerate(args.rows):
+    for name in args.rows:
         model = build(name, ROWS[name], seed, args)
         rows[name] = dict(model=model, optimizer=torch.optim.Adam(model.parameters(), lr=args.lr),
                           loader=data.train_loader(args.batch_size, generator=torch.Generator().manual_seed(seed)),
-                          wall=[], cpu=[], restarts=[], index=index)
+                          wall=[], cpu=[], restarts=[], stream=zlib.crc32(name.encode()))
     for epoch in range(args.epochs):
         for name, row in rows.items():
-            # each row's own random stream (k-means rows, replacements), whatever the interleaving
-            torch.manual_seed(seed * 1000003 + epoch * 1009 + row["index"])
+            # each row's own random stream (k-means rows, replacements), whatever the interleaving or row set
+            torch.manual_seed((seed * 1000003 + epoch * 1009 + row["stream"]) % 2 ** 63)
             wall, cpu = time.perf_counter(), time.process_time()
             epoch_row, _ = train_epoch(row["model"], row["loader"], row["optimizer"])
             row["wall"].append(time.perf_counter() - wall)

@@ -50,6 +50,7 @@ from pyro_lvm.vqvae.figures import plot_codebook_usage, save_prior_samples, save
 from pyro_lvm.vqvae.health import CodebookUsage
 from pyro_lvm.vqvae.model import QUANTIZERS, VQVAE, VQVAEConfig
 from pyro_lvm.vqvae.prior import CodePrior
+from pyro_lvm.vqvae.quantizer import REPLACEMENTS
 from pyro_lvm.vqvae.train import encode_dataset, fit_prior, fit_vqvae
 
 
@@ -113,6 +114,9 @@ class VQVAERun(RunKind):
         model.add_argument("--dead-code-threshold", type=nonnegative_float, default=2.0,
                            help="replace, every step, codes whose moving-average count is below this floor "
                                 "(counts start at the k-means cluster sizes; 0 turns it off)")
+        model.add_argument("--replacement", choices=REPLACEMENTS, default="uniform",
+                           help="where a replaced code goes: a uniformly drawn encoder output of the batch, "
+                                "or one drawn in proportion to its squared quantization error")
         model.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=False,
                            help="also replace codes unused for --restart-after batches (default: off)")
         model.add_argument("--restart-after", type=positive_int, default=20,
@@ -230,6 +234,7 @@ def config_from_settings(settings, input_shape):
         kmeans_init=settings["kmeans_init"],
         restart_after=settings["restart_after"] if settings["restarts"] else None,
         dead_code_threshold=settings.get("dead_code_threshold", 0) or None,
+        replacement=settings.get("replacement", "uniform"),
         quantizer=settings.get("quantizer", "vq"), codebook_dim=settings.get("codebook_dim"),
         residual_depth=settings.get("residual_depth", 1), fsq_levels=settings.get("fsq_levels"))
 

@@ -59,6 +59,8 @@ class VQVAEConfig:
     :param float dead_code_threshold: replace, every step, each code whose moving-average count
         is below this floor (counts start at the k-means cluster sizes); ``None`` turns it off.
         The default (2.0, no ``restart_after``) measured best in ``benchmarks/vqvae_benchmark.py``.
+    :param str replacement: where a replaced code goes, ``"uniform"`` (a random encoder output of
+        the batch) or ``"error"`` (one drawn in proportion to its squared quantization error).
     :param str quantizer: ``"vq"`` (Euclidean codes), ``"cosine"`` (l2-normalized codes,
         :mod:`pyro_lvm.vqvae.cosine`) or ``"fsq"`` (finite scalar quantization,
         :mod:`pyro_lvm.vqvae.fsq`; ``num_codes`` becomes the product of ``fsq_levels``).
@@ -86,13 +88,14 @@ class VQVAEConfig:
     kmeans_init: bool = True
     restart_after: Optional[int] = None
     dead_code_threshold: Optional[float] = 2.0
+    replacement: str = "uniform"
     quantizer: str = "vq"
     codebook_dim: Optional[int] = None
     residual_depth: int = 1
     fsq_levels: Optional[Tuple[int, ...]] = None
 
     #: values of the fields added after the first release, for configs saved without them
-    LEGACY = {"dead_code_threshold": None, "quantizer": "vq", "codebook_dim": None,
+    LEGACY = {"dead_code_threshold": None, "replacement": "uniform", "quantizer": "vq", "codebook_dim": None,
               "residual_depth": 1, "fsq_levels": None}
 
     @classmethod
@@ -181,7 +184,8 @@ def make_quantizer(config):
     dim = config.codebook_dim or config.embedding_dim
     common = dict(num_codes=config.num_codes, embedding_dim=dim, decay=config.decay,
                   commitment_cost=config.commitment_cost, kmeans_init=config.kmeans_init,
-                  restart_after=config.restart_after, dead_code_threshold=config.dead_code_threshold)
+                  restart_after=config.restart_after, dead_code_threshold=config.dead_code_threshold,
+                  replacement=config.replacement)
     cosine = config.quantizer == "cosine"
     if config.ema:
         cls = CosineVectorQuantizerEMA if cosine else VectorQuantizerEMA

@@ -96,8 +96,15 @@ def squared_distances(x, codebook):
             + codebook.pow(2).sum(1).unsqueeze(0))
 
 
-def _random_rows(x, n):
-    """``n`` rows of ``x`` chosen at random, without replacement where there are enough."""
+def _random_rows(x, n, weights=None):
+    """``n`` rows of ``x`` chosen at random, without replacement where there are enough.
+
+    With ``weights`` (one non-negative number per row) row :math:`i` is drawn with probability
+    proportional to ``weights[i]``; rows of weight 0 only where there are too few others.
+    """
+    if weights is not None:
+        weights = weights.to(torch.float64).clamp_min(0) + 1e-300  # every row possible, zero-weight ones last
+        return x[torch.multinomial(weights, n, replacement=x.shape[0] < n)]
     if x.shape[0] >= n:
         return x[torch.randperm(x.shape[0], device=x.device)[:n]]
     return x[torch.randint(x.shape[0], (n,), device=x.device)]
@@ -135,6 +142,10 @@ def check_indices(indices, num_codes):
     return indices.long()
 
 
+#: how a replaced code's new position is drawn from the batch's encoder outputs
+REPLACEMENTS = ("uniform", "error")
+
+
 class _Quantizer(nn.Module):
     """Nearest-neighbour lookup, losses, k-means start and code replacement shared by the quantizers.
 
@@ -145,8 +156,11 @@ class _Quantizer(nn.Module):
     """
 
     def __init__(self, num_codes, embedding_dim, commitment_cost=0.25, kmeans_init=False,
-                 kmeans_iters=10, restart_after=None, dead_code_threshold=None, decay=0.99):
+                 kmeans_iters=10, restart_after=None, dead_code_threshold=None, decay=0.99,
+                 replacement="uniform"):
         super().__init__()
+        if replacement not in REPLACEMENTS:
+            raise ValueError(f"replacement must be one of {REPLACEMENTS}, got {replacement!r}")
         if num_codes < 1 or embedding_dim < 1:
             raise ValueError(f"need num_codes >= 1 and embedding_dim >= 1, "
                              f"got {num_codes} and {embedding_dim}")
@@ -165,6 +179,7 @@ class _Quantizer(nn.Module):
         self.restart_after = restart_after
         self.dead_code_threshold = dead_code_threshold
         self.decay = decay
+        self.replacement = replacement
         self.register_buffer("initialized", torch.tensor(not kmeans_init))
         self.register_buffer("unused_steps", torch.zeros(num_codes, dtype=torch.long))
         self.register_buffer("num_restarts", torch.zeros((), dtype=torch.long))
@@ -179,7 +194,8 @@ class _Quantizer(nn.Module):
     def extra_repr(self):
         return (f"num_codes={self.num_codes}, embedding_dim={self.embedding_dim}, "
                 f"commitment_cost={self.commitment_cost}, kmeans_init={self.kmeans_init}, "
-                f"restart_after={self.restart_after}, dead_code_threshold={self.dead_code_threshold}")
+                f"restart_after={self.restart_after}, dead_code_threshold={self.dead_code_threshold}, "
+                f"replacement={self.replacement!r}")
 
     def _normalize(self, x):
         """Map vectors (rows) onto the space the codes live in; the identity for Euclidean codes."""
@@ -210,7 +226,8 @@ class _Quantizer(nn.Module):
                 with torch.no_grad():
                     everywhere = all_reduce_sum(counts)  # the global batch's counts (these under one process)
                     self._update_codebook(flat.detach(), indices, everywhere)
-                    self._replace_dead_codes(flat.detach(), everywhere)
+                    errors = (flat.detach() - codes.detach()).pow(2).sum(1) if self.replacement == "error" else None
+                    self._replace_dead_codes(flat.detach(), everywhere, errors)
             quantized = flat + (codes - flat).detach()
         return VQOutput(
             quantized=quantized.reshape(shape).movedim(-1, 1).to(z.dtype),
@@ -251,11 +268,11 @@ class _Quantizer(nn.Module):
             dead |= self.ema_count < self.dead_code_threshold
         return torch.nonzero(dead).squeeze(1)
 
-    def _replace_dead_codes(self, flat, counts):
+    def _replace_dead_codes(self, flat, counts, errors=None):
         self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
         dead = self.dead_codes()
         if dead.numel():
-            self._set_codes(dead, broadcast(_random_rows(flat, dead.numel())))
+            self._set_codes(dead, broadcast(_random_rows(flat, dead.numel(), errors)))
             self.num_restarts.add_(dead.numel())
 
     def _reset_count(self):
@@ -307,12 +324,17 @@ class VectorQuantizer(_Quantizer):
         this floor onto a random encoder output, every step; ``None`` turns the rule off. The
         counts (buffer ``ema_count``) are kept only for this rule.
     :param float decay: decay :math:`\gamma` of those counts.
+    :param str replacement: where a replaced code goes: ``"uniform"``, an encoder output of the
+        batch drawn uniformly; ``"error"``, one drawn with probability proportional to its squared
+        distance to its code, :math:`\|z_i - e_{k(i)}\|^2` (the :math:`D^2` weighting of k-means++,
+        Arthur & Vassilvitskii 2007), so new codes go where the codebook serves the data worst.
     """
 
     def __init__(self, num_codes, embedding_dim, commitment_cost=0.25, kmeans_init=False,
-                 kmeans_iters=10, restart_after=None, dead_code_threshold=None, decay=0.99):
+                 kmeans_iters=10, restart_after=None, dead_code_threshold=None, decay=0.99,
+                 replacement="uniform"):
         super().__init__(num_codes, embedding_dim, commitment_cost, kmeans_init, kmeans_iters,
-                         restart_after, dead_code_threshold, decay)
+                         restart_after, dead_code_threshold, decay, replacement)
         self.codebook = nn.Parameter(self._initial_codebook(num_codes, embedding_dim))
         if dead_code_threshold is not None:
             self.register_buffer("ema_count", torch.ones(num_codes))
@@ -357,12 +379,14 @@ class VectorQuantizerEMA(_Quantizer):
     :param int kmeans_iters: Lloyd iterations for that initialisation.
     :param int restart_after: see :class:`VectorQuantizer`.
     :param float dead_code_threshold: floor on :math:`N_k`; see :class:`VectorQuantizer`.
+    :param str replacement: ``"uniform"`` or ``"error"``; see :class:`VectorQuantizer`.
     """
 
     def __init__(self, num_codes, embedding_dim, commitment_cost=0.25, decay=0.99, epsilon=1e-5,
-                 kmeans_init=False, kmeans_iters=10, restart_after=None, dead_code_threshold=None):
+                 kmeans_init=False, kmeans_iters=10, restart_after=None, dead_code_threshold=None,
+                 replacement="uniform"):
         super().__init__(num_codes, embedding_dim, commitment_cost, kmeans_init, kmeans_iters,
-                         restart_after, dead_code_threshold, decay)
+                         restart_after, dead_code_threshold, decay, replacement)
         self.epsilon = epsilon
         codebook = self._initial_codebook(num_codes, embedding_dim)
         self.register_buffer("codebook", codebook)

@@ -180,3 +180,23 @@ def test_configs_saved_before_the_count_floor_keep_their_rule():
     config = VQVAEConfig.from_dict(old)
     assert config.dead_code_threshold is None and config.restart_after == 20 and config.quantizer == "vq"
     assert VQVAEConfig().dead_code_threshold == 2.0 and VQVAEConfig().restart_after is None
+
+
+@pytest.mark.parametrize("cls", [VectorQuantizer, VectorQuantizerEMA])
+def test_error_weighted_replacement_sends_codes_where_the_codebook_serves_worst(cls):
+    vq = floor_quantizer(cls)
+    vq.replacement = "error"
+    # every vector sits on code 0, 2 or 5 (error 0) except two, at distance 1 and 2 from code 0
+    batch = torch.tensor([[0.0, 0.0], [0.0, 10.0], [0.0, -10.0], [1.0, 0.0], [0.0, 0.0], [0.0, -2.0]],
+                         dtype=torch.float64)
+    for seed in range(20):
+        trial = floor_quantizer(cls)
+        trial.replacement = "error"
+        torch.manual_seed(seed)
+        trial(grid(batch))
+        moved = {tuple(trial.codebook[k].tolist()) for k in (1, 3)}
+        assert moved <= {(1.0, 0.0), (0.0, -2.0)}, "a replaced code went to a vector its code already fits"
+    with pytest.raises(ValueError, match="replacement must be one of"):
+        cls(4, 2, replacement="nearest")
+    assert VQVAEConfig.from_dict({k: v for k, v in VQVAEConfig().to_dict().items()
+                                  if k != "replacement"}).replacement == "uniform"
