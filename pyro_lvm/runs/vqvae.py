@@ -150,6 +150,10 @@ class VQVAERun(RunKind):
                              f"{settings['residual_depth']}; use --prior-epochs 0 or --residual-depth 1")
         if settings.get("quantizer") == "fsq" and not settings.get("fsq_levels"):
             raise UsageError("--quantizer fsq needs --fsq-levels, e.g. --fsq-levels 8 8 8 for 512 codes")
+        if settings.get("fsq_levels") and settings.get("quantizer") != "fsq":
+            raise UsageError("--fsq-levels applies only with --quantizer fsq; add it or drop --fsq-levels")
+        if settings.get("fsq_levels") and min(settings["fsq_levels"]) < 2:
+            raise UsageError(f"every FSQ level must be at least 2, got --fsq-levels {' '.join(map(str, settings['fsq_levels']))}")
         if settings.get("quantizer") == "fsq" and (settings.get("residual_depth", 1) > 1 or settings.get("codebook_dim")):
             raise UsageError("--quantizer fsq takes no --residual-depth or --codebook-dim "
                              "(its dimension is the number of --fsq-levels)")
@@ -275,6 +279,10 @@ def _evaluate_and_draw(model, prior, data, settings, out, last_epoch):
     return metrics, files
 
 
+# the settings added with the newer quantizers, as runs saved before them were trained
+_LEGACY_SETTINGS = {"dead_code_threshold": 0, "replacement": "uniform", "quantizer": "vq", "codebook_dim": None,
+                    "residual_depth": 1, "fsq_levels": None}
+
 # options that may differ when a run is continued: more epochs, other figures, other threads
 _RESUMABLE = {"tensorboard", "epochs", "prior_epochs", "threads", "num_samples", "temperature", "out", "data_root",
               "smoke", "device", "precision"}
@@ -289,7 +297,7 @@ def _resume(path, settings):
     if not os.path.exists(path):
         return None
     checkpoint = load_checkpoint(path)
-    saved = checkpoint.metadata.get("settings", {})
+    saved = {**_LEGACY_SETTINGS, **checkpoint.metadata.get("settings", {})}
     changed = sorted(k for k in set(saved) | set(settings)
                      if k not in _RESUMABLE and saved.get(k) != settings.get(k))
     if changed or "rng" not in checkpoint.metadata:

@@ -9,12 +9,13 @@ output is bounded to :math:`L_i` values and rounded,
     \qquad \hat z_i = \mathrm{round}(f(z)_i) / \lfloor L_i / 2 \rfloor,
 
 with the straight-through gradient of the rounding,
-:math:`\mathrm{round}_{ST}(x) = x + \mathrm{sg}[\mathrm{round}(x) - x]`. For even :math:`L_i` the
-bound is shifted by half a step, :math:`f(z)_i = h_i \tanh(z_i + s_i) - o_i` with
-:math:`h_i = (L_i - 1)(1 - \epsilon)/2`, :math:`o_i = 1/2`, :math:`s_i = \operatorname{atanh}(o_i / h_i)`,
-so that exactly :math:`L_i` integers lie in its range (the paper's appendix A.1 code uses
-:math:`\tan` for :math:`s_i`, which differs from :math:`\operatorname{atanh}` by :math:`O(1/h_i^3)`;
-the shift only moves the grid's centre and both give :math:`L_i` levels). The implied codebook is the
+:math:`\mathrm{round}_{ST}(x) = x + \mathrm{sg}[\mathrm{round}(x) - x]`. As in the paper's appendix
+A.1 code, the bound is :math:`f(z)_i = h_i \tanh(z_i + s_i) - o_i` with
+:math:`h_i = (L_i - 1)(1 - \epsilon)/2` (the margin :math:`\epsilon` keeps the ends off the
+rounding boundaries), :math:`o_i = 1/2` for even :math:`L_i` and 0 for odd, and
+:math:`s_i = \tan(o_i / h_i)`, so that exactly :math:`L_i` integers lie in its range for every
+:math:`L_i \ge 2` (:math:`\operatorname{atanh}` would centre the grid exactly at :math:`z = 0` but is
+undefined for :math:`L_i = 2`; the shift only moves the grid's centre). The implied codebook is the
 product grid of :math:`\prod_i L_i` points; a point's index is its mixed-radix number
 :math:`k = \sum_i (\hat z_i \lfloor L_i/2 \rfloor + \lfloor L_i/2 \rfloor)\, \prod_{j<i} L_j` for odd
 :math:`L_i` (the levels counted from the lowest for even ones). There is nothing to learn, no
@@ -71,7 +72,7 @@ class FiniteScalarQuantizer(nn.Module):
         levels = self._levels.to(z.dtype)
         half = (levels - 1) * (1 - self.eps) / 2
         offset = torch.where(levels % 2 == 0, 0.5, 0.0).to(z.dtype)
-        shift = torch.atanh(offset / half)
+        shift = torch.tan(offset / half)
         return torch.tanh(z + shift) * half - offset
 
     def _half_width(self, dtype):
@@ -86,11 +87,11 @@ class FiniteScalarQuantizer(nn.Module):
         digits = torch.round(codes * self._half_width(codes.dtype) + self._half_width(codes.dtype)).long()
         return (digits * self._basis).sum(-1)
 
-    def indices_to_codes(self, indices):
-        """The grid points ``(..., d)`` of integer indices."""
+    def indices_to_codes(self, indices, dtype=torch.float32):
+        """The grid points ``(..., d)`` of integer indices, in ``dtype``."""
         digits = torch.div(indices.unsqueeze(-1), self._basis, rounding_mode="floor") % self._levels.long()
-        half = self._half_width(torch.float32)
-        return (digits.float() - half) / half
+        half = self._half_width(dtype)
+        return (digits.to(dtype) - half) / half
 
     def forward(self, z):
         flat, shape = channels_last(z, self.embedding_dim)

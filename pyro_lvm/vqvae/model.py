@@ -268,12 +268,6 @@ class VQVAE(_ImageModel):
         """Codebook size of each level, coarsest first."""
         return [q.num_codes for q in self.quantizers]
 
-    def check_prior_support(self):
-        """Raise ``ValueError`` (saying what to do) when a PixelCNN code prior cannot model the codes."""
-        if self.config.residual_depth > 1:
-            raise ValueError(f"the PixelCNN code prior models one code per position, but residual VQ gives "
-                             f"{self.config.residual_depth}; train without a prior (prior epochs 0) "
-                             "or with residual_depth=1")
 
     def quantize(self, x):
         """Quantizer outputs for each level, coarsest first."""

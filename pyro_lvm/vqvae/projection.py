@@ -54,7 +54,7 @@ class ProjectedQuantizer(nn.Module):
         return f"input_dim={self.embedding_dim}, codebook_dim={self.quantizer.embedding_dim}"
 
     def _out(self, low):
-        return self.project_out(low.movedim(1, -1)).movedim(-1, 1)
+        return self.project_out(low.movedim(1, -1).to(self.project_out.weight.dtype)).movedim(-1, 1)
 
     def forward(self, z):
         flat, shape = channels_last(z, self.embedding_dim)

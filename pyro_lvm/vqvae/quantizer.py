@@ -15,11 +15,13 @@ Shared upkeep, all of it only in training mode:
   * the *count floor* (``dead_code_threshold``, the default): every step, each code whose
     moving-average count :math:`N_k` (decay :math:`\gamma`) is below the floor is moved onto a
     randomly chosen encoder output of the current batch and its count is set to the floor. This
-    also replaces rarely used codes, which spreads use evenly over the codebook (the rule of the
-    vector-quantize-pytorch library's ``threshold_ema_dead_code``);
+    also replaces rarely used codes, which spreads use evenly over the codebook (the random
+    restarts of Dhariwal et al. 2020, section 2.2, reset codes whose mean usage falls below a
+    threshold; this form is the vector-quantize-pytorch library's ``threshold_ema_dead_code``).
+    With ``replacement="error"`` the new position is drawn in proportion to the squared
+    quantization error instead of uniformly;
   * the *unused-batches* rule (``restart_after``): a code that no vector in ``restart_after``
-    consecutive training batches was assigned to is moved onto a random encoder output
-    (Dhariwal et al. 2020).
+    consecutive training batches was assigned to is moved onto a random encoder output.
 
   ``num_restarts`` counts every replacement; the training loop reports them per epoch.
 
@@ -37,8 +39,10 @@ References
    NeurIPS 2017 (eq. 3 for the loss, appendix A.1 for the moving-average codebook).
 2. A. Razavi, A. van den Oord, O. Vinyals. Generating Diverse High-Fidelity Images with
    VQ-VAE-2. NeurIPS 2019.
-3. J. Dhariwal et al. Jukebox: A Generative Model for Music. 2020 (restarting dead codes
-   at encoder outputs).
+3. J. Dhariwal et al. Jukebox: A Generative Model for Music. 2020 (section 2.2: random restarts
+   of codes whose usage falls below a threshold, at encoder outputs).
+4. D. Arthur, S. Vassilvitskii. k-means++: The Advantages of Careful Seeding. SODA 2007
+   (:math:`D^2` weighting).
 """
 from typing import NamedTuple
 
@@ -62,7 +66,8 @@ class VQOutput(NamedTuple):
     :ivar commitment_loss: :math:`\\|z_e - \\mathrm{sg}[e]\\|_2^2`, the third term of eq. 3 before
         its weight :math:`\\beta` (the encoder commits to its codes), mean over elements.
     :ivar perplexity: :math:`\\exp(-\\sum_k p_k \\log p_k)` of this batch's code frequencies.
-    :ivar counts: uses of each code in this batch, shape ``(K,)``.
+    :ivar counts: uses of each code in this batch, shape ``(K,)`` (residual VQ: its stages' counts
+        side by side, ``(N_q K,)``).
     """
 
     quantized: torch.Tensor
@@ -169,7 +174,7 @@ class _Quantizer(nn.Module):
                              f"got {restart_after}")
         if dead_code_threshold is not None and not dead_code_threshold > 0:
             raise ValueError(f"dead_code_threshold must be a positive count or None, got {dead_code_threshold}")
-        if not 0.0 <= decay < 1.0:
+        if dead_code_threshold is not None and not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must lie in [0, 1), got {decay}")
         self.num_codes = num_codes
         self.embedding_dim = embedding_dim
@@ -215,7 +220,7 @@ class _Quantizer(nn.Module):
             flat = self._normalize(flat.to(working_dtype(z, self.codebook)))
             if self.training and not bool(self.initialized):
                 self._kmeans_initialize(flat.detach())
-            codebook = self.codes()
+            codebook = self.codes().to(flat.dtype)  # float32 (or 64) even in a model cast to bf16
             indices = squared_distances(flat.detach(), codebook.detach()).argmin(1)
             codes = codebook[indices]
             counts = torch.bincount(indices, minlength=self.num_codes)
@@ -387,6 +392,8 @@ class VectorQuantizerEMA(_Quantizer):
                  replacement="uniform"):
         super().__init__(num_codes, embedding_dim, commitment_cost, kmeans_init, kmeans_iters,
                          restart_after, dead_code_threshold, decay, replacement)
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must lie in [0, 1), got {decay}")
         self.epsilon = epsilon
         codebook = self._initial_codebook(num_codes, embedding_dim)
         self.register_buffer("codebook", codebook)

@@ -239,6 +239,10 @@ def fit_prior(prior, train_codes, epochs, test_codes=None, batch_size=128, lr=1e
         epoch, all processes together) and the test metrics of
         :func:`~pyro_lvm.vqvae.evaluate.prior_nll`.
     """
+    if any(c.dim() != 3 for c in train_codes):
+        raise ValueError("the PixelCNN code prior models one code per position (code maps of shape (N, H, W)), "
+                         f"got maps of shape {[tuple(c.shape) for c in train_codes]}; residual VQ gives several "
+                         "codes per position: train its model without a prior, or with residual_depth=1")
     progress = progress and distributed.is_main()
     if device is not None:
         prior.to(resolve_device(device))

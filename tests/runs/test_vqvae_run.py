@@ -166,6 +166,8 @@ def test_a_run_saved_before_every_process_states_were_kept_continues_exactly(tmp
     (["--residual-depth", "2", "--prior-epochs", "1"], "--prior-epochs 0 or --residual-depth 1"),
     (["--quantizer", "fsq"], "--fsq-levels"),
     (["--quantizer", "fsq", "--fsq-levels", "4", "4", "--codebook-dim", "2"], "takes no --residual-depth or --codebook-dim"),
+    (["--quantizer", "fsq", "--fsq-levels", "4", "1"], "at least 2"),
+    (["--fsq-levels", "4", "4"], "only with --quantizer fsq"),
 ])
 def test_quantizer_options_that_do_not_fit_get_one_line(tmp_path, capsys, options, message):
     with pytest.raises(SystemExit) as info:
@@ -189,3 +191,19 @@ def test_every_quantizer_trains_saves_and_evaluates_from_the_command_line(tmp_pa
     assert (checkpoint.prior is None) == (index_shape != ())  # residual codes get no PixelCNN prior
     evaluation = run_evaluate(str(tmp_path))
     assert evaluation["test_mse"] == pytest.approx(summary["test_mse"], rel=1e-6)
+
+
+def test_a_run_saved_before_the_new_quantizer_options_continues(tmp_path):
+    from pyro_lvm.runs.vqvae import _LEGACY_SETTINGS
+    from pyro_lvm.vqvae.checkpoint import save_checkpoint
+
+    old_options = TINY + ["--restarts", "--dead-code-threshold", "0", "--out", str(tmp_path)]
+    run_train(old_options + ["--epochs", "1", "--prior-epochs", "0"])
+    path = tmp_path / "checkpoint.pt"
+    checkpoint = load_checkpoint(path)  # rewrite it as the previous release did: no new settings
+    metadata = dict(checkpoint.metadata)
+    metadata["settings"] = {k: v for k, v in metadata["settings"].items() if k not in _LEGACY_SETTINGS}
+    save_checkpoint(path, checkpoint.model, checkpoint.prior, metadata)
+    summary = run_train(old_options + ["--epochs", "2", "--prior-epochs", "0"])
+    assert load_checkpoint(path).metadata["history"]["vqvae"][-1]["epoch"] == 2
+    assert summary["test_mse"] > 0

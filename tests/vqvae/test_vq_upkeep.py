@@ -189,14 +189,38 @@ def test_error_weighted_replacement_sends_codes_where_the_codebook_serves_worst(
     # every vector sits on code 0, 2 or 5 (error 0) except two, at distance 1 and 2 from code 0
     batch = torch.tensor([[0.0, 0.0], [0.0, 10.0], [0.0, -10.0], [1.0, 0.0], [0.0, 0.0], [0.0, -2.0]],
                          dtype=torch.float64)
+    # dead after the update: codes 1 and 3 (unused) and 5 (N = 0.5 * 2.5 + 0.5 * 1 = 1.75 < 2);
+    # three codes and only two vectors with an error: both must be taken, the third code goes anywhere
     for seed in range(20):
         trial = floor_quantizer(cls)
         trial.replacement = "error"
         torch.manual_seed(seed)
+        assert trial.dead_codes().tolist() == [1, 3]  # before this batch's update
         trial(grid(batch))
-        moved = {tuple(trial.codebook[k].tolist()) for k in (1, 3)}
-        assert moved <= {(1.0, 0.0), (0.0, -2.0)}, "a replaced code went to a vector its code already fits"
+        assert int(trial.num_restarts) == 3
+        moved = [tuple(trial.codebook[k].tolist()) for k in (1, 3, 5)]
+        assert {(1.0, 0.0), (0.0, -2.0)} <= set(moved), "replacements skipped the worst-served vectors"
     with pytest.raises(ValueError, match="replacement must be one of"):
         cls(4, 2, replacement="nearest")
     assert VQVAEConfig.from_dict({k: v for k, v in VQVAEConfig().to_dict().items()
                                   if k != "replacement"}).replacement == "uniform"
+
+
+@pytest.mark.parametrize("name", ["vq-ema", "vq-grad", "fsq", "lowdim"])
+def test_a_model_cast_to_low_or_high_precision_still_quantizes(name):
+    torch.manual_seed(5)
+    x = torch.rand(2, 1, 28, 28)
+    for dtype in (torch.bfloat16, torch.float64):
+        model = VQVAE(VQVAEConfig(**SMALL, **VARIANTS[name])).to(dtype)
+        out = model(x.to(dtype))
+        assert out.reconstruction.dtype == dtype
+        assert model.decode(model.encode(x.to(dtype)))[0].dtype == dtype
+
+
+def test_the_prior_refuses_residual_codes_with_the_fix():
+    from pyro_lvm.vqvae import CodePrior
+    from pyro_lvm.vqvae.train import fit_prior
+
+    codes = [torch.zeros(4, 2, 7, 7, dtype=torch.long)]
+    with pytest.raises(ValueError, match="one code per position.*residual_depth=1"):
+        fit_prior(CodePrior([16], [(7, 7)], channels=4, num_layers=1), codes, 1)

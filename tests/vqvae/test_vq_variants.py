@@ -107,7 +107,7 @@ def test_residual_error_shrinks_with_depth_on_data_it_was_fitted_to():
 def fsq_by_hand(value, levels, eps=1e-3):
     half = (levels - 1) * (1 - eps) / 2
     offset = 0.5 if levels % 2 == 0 else 0.0
-    shift = math.atanh(offset / half)
+    shift = math.tan(offset / half)  # as in the paper's appendix A.1
     bounded = math.tanh(value + shift) * half - offset
     slope = half * (1 - math.tanh(value + shift) ** 2)
     return round(bounded) / (levels // 2), slope / (levels // 2)
@@ -135,21 +135,28 @@ def test_fsq_rounding_indices_and_straight_through_gradient_by_hand():
     assert float(out.loss) == 0.0 and int(out.counts.sum()) == 18
 
 
-def test_fsq_grid_has_exactly_the_product_of_levels_points():
-    levels = (3, 4, 5)
+@pytest.mark.parametrize("levels", [(3, 4, 5), (2, 2, 3)])
+def test_fsq_grid_has_exactly_the_product_of_levels_points(levels):
     fsq = FiniteScalarQuantizer(levels)
-    assert fsq.num_codes == 60
-    codes = fsq.lookup(torch.arange(60).reshape(1, 60)).squeeze(0).t()
-    assert len({tuple(c.tolist()) for c in codes}) == 60
+    count = math.prod(levels)
+    assert fsq.num_codes == count
+    codes = fsq.lookup(torch.arange(count).reshape(1, count)).squeeze(0).t()
+    assert len({tuple(c.tolist()) for c in codes}) == count
     for i, level in enumerate(levels):  # each channel takes exactly L_i values, (j - L//2) / (L//2)
         expected = {(j - level // 2) / (level // 2) for j in range(level)}
         assert set(codes[:, i].tolist()) == expected
-    assert torch.equal(fsq.codes_to_indices(codes), torch.arange(60))
+    assert torch.equal(fsq.codes_to_indices(codes), torch.arange(count))
     # any input lands on the grid: extreme values reach the end levels and never beyond
     extremes = torch.tensor(list(itertools.product([-50.0, 50.0], repeat=3))).t().reshape(1, 3, 1, 8)
     out = fsq(extremes)
-    assert set(out.indices.flatten().tolist()) <= set(range(60))
+    assert set(out.indices.flatten().tolist()) <= set(range(count))
     assert out.quantized.abs().max() <= 1.0
+    # and a dense sweep of inputs reaches every level of every channel
+    sweep = torch.linspace(-6, 6, 2001)
+    for i, level in enumerate(levels):
+        z = torch.zeros(1, 3, 1, len(sweep))
+        z[0, i, 0] = sweep
+        assert len(fsq(z).quantized[0, i].unique()) == level
 
 
 def test_bad_settings_are_named():
