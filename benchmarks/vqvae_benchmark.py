@@ -1,12 +1,17 @@
 """VQ-VAE benchmark on MNIST and Fashion-MNIST: reconstruction, codebook health, prior, time.
 
+(The quantizer variants side by side with vector-quantize-pytorch: ``benchmarks/vqvae_quantizers.py``.)
+
 For each data set it trains, on the same data in the same order:
 
 - ``vq-plain``: learned codebook (eq. 3 of van den Oord et al. 2017), uniform random start,
   no moving averages, no restarts;
 - ``vq-ema``: moving-average codebook with a k-means start on the first batch;
-- ``vq-ema-restarts``: the same plus restarts of dead codes (the package's default), and a gated
-  PixelCNN prior on its codes (test bits per code, samples, a bits-per-dim bound);
+- ``vq-ema-restarts``: the same plus restarts of codes unused for 20 batches (the package's
+  default before the count floor);
+- ``vq-ema-floor``: the package's default, the count floor (codes whose moving-average count
+  falls below 2 move to encoder outputs), and a gated PixelCNN prior on its codes (test bits per
+  code, samples, a bits-per-dim bound);
 - ``ae``: the same encoder and decoder without quantization (a 16 x 7 x 7 continuous bottleneck);
 - ``ae-1ch``: the same nets with a 1 x 7 x 7 continuous bottleneck, one number per code position.
 
@@ -33,9 +38,11 @@ from pyro_lvm.vqvae.figures import plot_codebook_usage, save_prior_samples, save
 from pyro_lvm.vqvae.train import encode_dataset, fit_prior, fit_vqvae
 
 ROWS = {
-    "vq-plain": dict(model=VQVAE, ema=False, kmeans_init=False, restart_after=None),
-    "vq-ema": dict(model=VQVAE, ema=True, kmeans_init=True, restart_after=None),
-    "vq-ema-restarts": dict(model=VQVAE, ema=True, kmeans_init=True, restart_after=20, prior=True),
+    "vq-plain": dict(model=VQVAE, ema=False, kmeans_init=False, restart_after=None, dead_code_threshold=None),
+    "vq-ema": dict(model=VQVAE, ema=True, kmeans_init=True, restart_after=None, dead_code_threshold=None),
+    "vq-ema-restarts": dict(model=VQVAE, ema=True, kmeans_init=True, restart_after=20, dead_code_threshold=None),
+    "vq-ema-floor": dict(model=VQVAE, ema=True, kmeans_init=True, restart_after=None, dead_code_threshold=2.0,
+                         prior=True),
     "ae": dict(model=PlainAutoencoder),
     "ae-1ch": dict(model=PlainAutoencoder, embedding_dim=1),
 }
@@ -77,7 +84,7 @@ def run_row(name, spec, data, args):
 
 def draw(dataset, models, data, args):
     tag = FILE_NAMES.get(dataset, dataset)
-    model, prior, _ = models["vq-ema-restarts"]
+    model, prior, _ = models["vq-ema-floor"]
     save_prior_samples(model, prior, os.path.join(args.out, f"vqvae_samples_{tag}.png"), 100,
                        generator=torch.Generator().manual_seed(args.seed))
     save_reconstructions(model, data.test[:30], os.path.join(args.out, f"vqvae_reconstructions_{tag}.png"))
@@ -119,7 +126,7 @@ def main(args):
             if name.startswith("vq"):
                 models[name] = (model, prior, usages)
             print(markdown_table([row]).splitlines()[-1], flush=True)
-        if "vq-ema-restarts" in models:
+        if "vq-ema-floor" in models:
             draw(dataset, models, data, args)
         schedule = {k: v for k, v in vars(args).items() if k not in ("progress",)}
         payload = {"schedule": schedule, "environment": environment(),
