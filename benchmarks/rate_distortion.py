@@ -6,8 +6,9 @@ mean-field ELBO, E log p(x|z) - beta KL(q(z|x) || p(z)) (Higgins et al. 2017), f
 of this process's CPU time (one thread). On the first ``--eval-images`` test images it reports the
 rate R = E KL, the distortion D = -E log p(x|z), the ELBO -(R + D), active units (Burda et al. 2015)
 and the aggregate-posterior mutual information I_q(x; z) (<= log N). Beta < 1 buys a lower
-distortion with a higher rate, beta > 1 the reverse; beta = 1 has the best ELBO. The curve is saved
-as a PNG with the points labelled.
+distortion with a higher rate, beta > 1 the reverse; at convergence beta = 1 has the best ELBO (it
+optimizes it), though after a short budget a neighbouring beta can come out ahead. The curve is
+saved as a PNG with the points labelled.
 
 Usage: ``python benchmarks/rate_distortion.py --data-root ../shared/data --minutes 1.5``
 """
