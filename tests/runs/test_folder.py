@@ -130,21 +130,28 @@ def test_many_processes_racing_for_a_stale_lock_give_one_holder(tmp_path):
     dead.wait()
     folder = tmp_path / "run"
     folder.mkdir()
-    race = ("import sys, time\n"
+    # a holder keeps the folder until the seven others have been refused (or 120 s pass), so every
+    # process tries while it is held, however slowly each one imports torch on a busy machine
+    race = ("import os, sys, time\n"
             "from pyro_lvm.errors import RunFolderError\n"
             "from pyro_lvm.runs import RunFolder\n"
-            "start = float(sys.argv[2])\n"
+            "start, marks = float(sys.argv[2]), sys.argv[3]\n"
             "time.sleep(max(0.0, start - time.time()))\n"
             "try:\n"
             "    with RunFolder(sys.argv[1], 'vae'):\n"
-            "        time.sleep(1.5)\n"
+            "        deadline = time.time() + 120\n"
+            "        while len(os.listdir(marks)) < 7 and time.time() < deadline:\n"
+            "            time.sleep(0.05)\n"
             "    print('held')\n"
             "except RunFolderError:\n"
+            "    open(os.path.join(marks, str(os.getpid())), 'w').close()\n"
             "    print('refused')\n")
-    for _ in range(3):
+    for attempt in range(3):
         (folder / ".lock").write_text(json.dumps({"pid": dead.pid, "host": "h", "started": "then"}))
+        marks = tmp_path / f"refused{attempt}"
+        marks.mkdir()
         start = time.time() + 2.0
-        procs = [subprocess.Popen([sys.executable, "-c", race, str(folder), str(start)], cwd=REPO,
+        procs = [subprocess.Popen([sys.executable, "-c", race, str(folder), str(start), str(marks)], cwd=REPO,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(8)]
         outcomes = sorted(p.communicate(timeout=300)[0].strip() for p in procs)
         assert outcomes.count("held") == 1 and outcomes.count("refused") == 7, outcomes
